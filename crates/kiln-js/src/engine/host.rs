@@ -1,0 +1,358 @@
+//! The native side of the prelude's `host` object: the only door from a script's JavaScript
+//! into Rust.
+//!
+//! Each isolate owns one [`HostState`]. The native functions installed here never touch
+//! anything outside it: they append to its queues (completed invocations, timer operations)
+//! or answer from pure computation (UTF-8, URL parsing, randomness). The worker drains the
+//! queues after every turn. Nothing here gives access to files, processes or the network.
+#![allow(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rquickjs::function::Opt;
+use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
+
+use crate::invocation::{HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog, now_ms};
+use crate::limits::MAX_PENDING_TIMERS;
+use crate::script::ScriptVersion;
+
+/// Longest single log message kept; longer ones are truncated (a log flood stays bounded).
+pub const MAX_LOG_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// A finished invocation reported by `host.complete` / `host.fail`.
+pub(crate) struct Completion {
+    pub id: u64,
+    pub outcome: Result<HttpResponse, InvokeError>,
+}
+
+/// A timer change requested by `setTimeout`/`clearTimeout`.
+pub(crate) enum TimerOp {
+    Schedule { id: u64, delay_ms: u64 },
+    Cancel { id: u64 },
+}
+
+/// Per-isolate state shared between the native host functions and the worker.
+pub(crate) struct HostState {
+    pub script: Arc<ScriptVersion>,
+    pub sink: Arc<dyn LogSink>,
+    pub completions: RefCell<Vec<Completion>>,
+    pub timer_ops: RefCell<Vec<TimerOp>>,
+    /// Request id of the invocation the current turn runs for (for log lines).
+    pub current_request: RefCell<Option<Arc<str>>>,
+    /// Timers scheduled and not yet fired or cancelled.
+    pub pending_timers: Cell<usize>,
+    /// Set when a handler reported running out of memory; the worker retires the isolate.
+    pub out_of_memory: Cell<bool>,
+}
+
+impl HostState {
+    pub fn new(script: Arc<ScriptVersion>, sink: Arc<dyn LogSink>) -> Self {
+        HostState {
+            script,
+            sink,
+            completions: RefCell::new(Vec::new()),
+            timer_ops: RefCell::new(Vec::new()),
+            current_request: RefCell::new(None),
+            pending_timers: Cell::new(0),
+            out_of_memory: Cell::new(false),
+        }
+    }
+
+    /// Writes one line to the script's log, tagged with the current request.
+    pub fn log(&self, level: LogLevel, mut message: String) {
+        if message.len() > MAX_LOG_MESSAGE_BYTES {
+            let mut cut = MAX_LOG_MESSAGE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("… [truncated]");
+        }
+        let request_id = self.current_request.borrow().as_deref().map(str::to_owned);
+        self.sink.log(ScriptLog {
+            script: self.script.name.clone(),
+            version: self.script.version,
+            level,
+            message,
+            request_id,
+            time_ms: now_ms(),
+        });
+    }
+}
+
+/// Builds the `host` object handed to the prelude.
+pub(crate) fn build_host<'js>(
+    ctx: &Ctx<'js>,
+    state: &Rc<HostState>,
+) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+
+    let st = state.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |level: String, message: String| {
+            st.log(LogLevel::from_js(&level), message);
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "scheduleTimer",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: f64, delay: f64| {
+            if st.pending_timers.get() >= MAX_PENDING_TIMERS {
+                return Err(Exception::throw_range(
+                    &ctx,
+                    &format!("too many pending timers (limit {MAX_PENDING_TIMERS})"),
+                ));
+            }
+            st.pending_timers.set(st.pending_timers.get() + 1);
+            let delay_ms = if delay.is_finite() && delay > 0.0 {
+                delay as u64
+            } else {
+                0
+            };
+            st.timer_ops.borrow_mut().push(TimerOp::Schedule {
+                id: id as u64,
+                delay_ms,
+            });
+            Ok(())
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "cancelTimer",
+        Function::new(ctx.clone(), move |id: f64| {
+            st.timer_ops
+                .borrow_mut()
+                .push(TimerOp::Cancel { id: id as u64 });
+        })?,
+    )?;
+
+    host.set(
+        "fillRandom",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, target: Object<'js>| {
+            let len: usize = target.get("byteLength")?;
+            let mut bytes = vec![0u8; len];
+            getrandom::fill(&mut bytes)
+                .map_err(|e| Exception::throw_internal(&ctx, &format!("no randomness: {e}")))?;
+            let source = TypedArray::<u8>::new(ctx.clone(), bytes)?;
+            let set: Function = target.get("set")?;
+            set.call::<_, ()>((rquickjs::function::This(target), source))
+        })?,
+    )?;
+
+    host.set(
+        "randomUUID",
+        Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?,
+    )?;
+
+    host.set(
+        "utf8Encode",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| {
+            TypedArray::<u8>::new(ctx, text.into_bytes())
+        })?,
+    )?;
+
+    host.set(
+        "utf8Decode",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, data: Value<'js>, fatal: Opt<bool>| {
+                let bytes = bytes_of(&data).ok_or_else(|| {
+                    Exception::throw_type(
+                        &ctx,
+                        "TextDecoder.decode: expected an ArrayBuffer or ArrayBufferView",
+                    )
+                })?;
+                if fatal.0.unwrap_or(false) {
+                    String::from_utf8(bytes).map_err(|_| {
+                        Exception::throw_type(
+                            &ctx,
+                            "TextDecoder.decode: the encoded data was not valid UTF-8",
+                        )
+                    })
+                } else {
+                    Ok(String::from_utf8_lossy(&bytes).into_owned())
+                }
+            },
+        )?,
+    )?;
+
+    host.set(
+        "urlParse",
+        Function::new(ctx.clone(), |input: String, base: Opt<Option<String>>| {
+            let parsed = match base.0.flatten() {
+                Some(base) => url::Url::parse(&base).and_then(|b| b.join(&input)),
+                None => url::Url::parse(&input),
+            };
+            parsed.ok().map(|u| url_parts(&u))
+        })?,
+    )?;
+
+    host.set(
+        "urlSet",
+        Function::new(ctx.clone(), |href: String, part: String, value: String| {
+            let mut url = url::Url::parse(&href).ok()?;
+            use url::quirks as q;
+            let ok = match part.as_str() {
+                "href" => q::set_href(&mut url, &value).is_ok(),
+                "protocol" => q::set_protocol(&mut url, &value).is_ok(),
+                "username" => q::set_username(&mut url, &value).is_ok(),
+                "password" => q::set_password(&mut url, &value).is_ok(),
+                "host" => q::set_host(&mut url, &value).is_ok(),
+                "hostname" => q::set_hostname(&mut url, &value).is_ok(),
+                "port" => q::set_port(&mut url, &value).is_ok(),
+                "pathname" => {
+                    q::set_pathname(&mut url, &value);
+                    true
+                }
+                "search" => {
+                    q::set_search(&mut url, &value);
+                    true
+                }
+                "hash" => {
+                    q::set_hash(&mut url, &value);
+                    true
+                }
+                _ => false,
+            };
+            // A setter that rejects its value leaves the URL unchanged (per the URL standard),
+            // except `href`, which throws on the JS side when we answer null.
+            if !ok && part == "href" {
+                return None;
+            }
+            Some(url_parts(&url))
+        })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "complete",
+        Function::new(
+            ctx.clone(),
+            move |id: f64, status: f64, headers: Vec<String>, body: Value<'js>| {
+                let limit = st.script.limits.max_response_bytes;
+                let body = if body.is_null() || body.is_undefined() {
+                    Some(Vec::new())
+                } else if let Some(s) = body.as_string() {
+                    s.to_string().ok().map(String::into_bytes)
+                } else {
+                    bytes_of(&body)
+                };
+                let outcome = match body {
+                    Some(b) if b.len() > limit => {
+                        Err(InvokeError::ResponseTooLarge { limit_bytes: limit })
+                    }
+                    Some(b) => {
+                        let mut pairs = Vec::with_capacity(headers.len() / 2);
+                        let mut it = headers.into_iter();
+                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                            pairs.push((k, v));
+                        }
+                        Ok(HttpResponse {
+                            status: status as u16,
+                            headers: pairs,
+                            body: Bytes::from(b),
+                        })
+                    }
+                    None => Err(InvokeError::Script {
+                        status: 500,
+                        code: "SCRIPT_ERROR".into(),
+                        message: "The script produced a response body of an unsupported type"
+                            .into(),
+                    }),
+                };
+                if let Err(e) = &outcome {
+                    st.log(LogLevel::Error, e.to_string());
+                }
+                st.completions.borrow_mut().push(Completion {
+                    id: id as u64,
+                    outcome,
+                });
+            },
+        )?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "fail",
+        Function::new(
+            ctx.clone(),
+            move |id: f64,
+                  status: f64,
+                  code: String,
+                  message: String,
+                  detail: Opt<Option<String>>| {
+                let outcome = if code == "SCRIPT_MEMORY_LIMIT" {
+                    st.out_of_memory.set(true);
+                    InvokeError::MemoryLimit {
+                        limit_mib: st.script.limits.memory_bytes / (1024 * 1024),
+                    }
+                } else {
+                    let status = status as u16;
+                    InvokeError::Script {
+                        status: if (400..=599).contains(&status) {
+                            status
+                        } else {
+                            500
+                        },
+                        code,
+                        message,
+                    }
+                };
+                if let Some(detail) = detail.0.flatten() {
+                    let detail = st.script.bundle.remap_stack(&detail);
+                    st.log(LogLevel::Error, format!("Uncaught exception: {detail}"));
+                }
+                st.completions.borrow_mut().push(Completion {
+                    id: id as u64,
+                    outcome: Err(outcome),
+                });
+            },
+        )?,
+    )?;
+
+    Ok(host)
+}
+
+/// Copies the bytes of an ArrayBuffer or any ArrayBufferView.
+fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
+    let obj = value.as_object()?;
+    // SAFETY (all three blocks): `as_bytes` borrows the buffer's memory; it is unsound only if
+    // JavaScript detaches or resizes the buffer while the slice lives. The slice is copied
+    // immediately, and no JavaScript runs between the borrow and the copy.
+    if let Some(buf) = ArrayBuffer::from_object(obj.clone()) {
+        return unsafe { buf.as_bytes() }.map(<[u8]>::to_vec);
+    }
+    if let Ok(ta) = TypedArray::<u8>::from_object(obj.clone()) {
+        return unsafe { ta.as_bytes() }.map(<[u8]>::to_vec);
+    }
+    // Other views (Int16Array, DataView…): read their underlying bytes.
+    let buffer: ArrayBuffer = obj.get("buffer").ok()?;
+    let offset: usize = obj.get("byteOffset").ok()?;
+    let len: usize = obj.get("byteLength").ok()?;
+    let all = unsafe { buffer.as_bytes() }?;
+    Some(all.get(offset..offset.checked_add(len)?)?.to_vec())
+}
+
+/// The WHATWG URL components, in the order the prelude expects.
+fn url_parts(url: &url::Url) -> Vec<String> {
+    use url::quirks as q;
+    vec![
+        q::href(url).to_owned(),
+        q::protocol(url).to_owned(),
+        q::username(url).to_owned(),
+        q::password(url).to_owned(),
+        q::host(url).to_owned(),
+        q::hostname(url).to_owned(),
+        q::port(url).to_owned(),
+        q::pathname(url).to_owned(),
+        q::search(url).to_owned(),
+        q::hash(url).to_owned(),
+        q::origin(url),
+    ]
+}

@@ -1,0 +1,431 @@
+//! One isolate: a QuickJS runtime and context with the prelude loaded, one script version's
+//! bundle evaluated and its `init()` run.
+//!
+//! An isolate belongs to exactly one worker thread and serves many invocations, several of
+//! them possibly in flight at once (handlers that `await`). All JavaScript runs in **turns**:
+//! the worker enters the context, does one thing (dispatch a request, fire a timer), drains
+//! the microtask queue, and leaves. Each turn is armed with a CPU deadline that QuickJS's
+//! interrupt handler enforces; a turn that passes it is cut off with an uncatchable error.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rquickjs::context::EvalOptions;
+use rquickjs::function::Args;
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::Declared;
+use rquickjs::promise::PromiseState;
+use rquickjs::{
+    Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value,
+};
+
+use super::host::{HostState, build_host};
+use crate::bundle::Bundle;
+use crate::cpu_clock::thread_cpu_ns;
+use crate::invocation::{HttpRequest, LogSink};
+use crate::script::{RouteSpec, ScriptVersion};
+
+const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+
+/// Jobs drained between two checks of the CPU clock (a check is a syscall; a job may be tiny).
+const JOBS_PER_CLOCK_CHECK: u32 = 64;
+
+/// Why an isolate could not be started. Messages name the file and line where possible.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StartError {
+    /// Evaluating the bundle or running `init()` threw.
+    #[error("{0}")]
+    Script(String),
+    /// Evaluation plus `init()` used more CPU than the init budget.
+    #[error("evaluating the script and running init() exceeded the CPU budget of {0} ms")]
+    Timeout(u64),
+    /// Evaluation plus `init()` ran out of memory.
+    #[error("evaluating the script and running init() exceeded the memory limit of {0} MiB")]
+    Memory(usize),
+    /// QuickJS itself failed (allocation of the runtime or context).
+    #[error("the JavaScript engine failed: {0}")]
+    Engine(String),
+}
+
+/// CPU deadline shared with the interrupt handler.
+#[derive(Default)]
+struct Interrupt {
+    /// Thread CPU time (ns) after which the running turn is cut off; 0 = disarmed.
+    deadline_ns: Cell<u64>,
+    /// Set by the interrupt handler when it cut a turn off.
+    fired: Cell<bool>,
+}
+
+impl Interrupt {
+    fn expired(&self) -> bool {
+        let deadline = self.deadline_ns.get();
+        deadline != 0 && thread_cpu_ns() > deadline
+    }
+}
+
+/// What happened during one turn.
+pub(crate) struct TurnOutcome {
+    /// CPU time the turn used.
+    pub cpu_ns: u64,
+    /// The turn hit its CPU deadline and was cut off.
+    pub timed_out: bool,
+    /// Jobs were still queued when the turn ended (only after a cut-off): the isolate's
+    /// microtask queue can no longer be trusted.
+    pub jobs_left: bool,
+}
+
+/// An error thrown out of a turn's entry call (normally the prelude catches everything;
+/// what escapes is an interrupt, an out-of-memory error or a broken prelude).
+pub(crate) struct TurnError {
+    pub message: String,
+    pub out_of_memory: bool,
+}
+
+pub(crate) struct Isolate {
+    // JavaScript handles first: they must be dropped before the context and runtime.
+    dispatch_fn: Persistent<Function<'static>>,
+    fire_timer_fn: Persistent<Function<'static>>,
+    env: Persistent<Object<'static>>,
+    context: Context,
+    runtime: Runtime,
+    interrupt: Rc<Interrupt>,
+    /// The state the host functions write into.
+    pub host: Rc<HostState>,
+    /// Routes registered by `init()` on this isolate.
+    pub routes: Vec<RouteSpec>,
+}
+
+impl Isolate {
+    /// Creates the runtime, loads the prelude and the bundle, and runs `init()` under the
+    /// script's init CPU budget.
+    pub fn start(
+        script: Arc<ScriptVersion>,
+        sink: Arc<dyn LogSink>,
+    ) -> Result<Isolate, StartError> {
+        let limits = script.limits.clone();
+        let engine_err = |e: rquickjs::Error| StartError::Engine(e.to_string());
+        let runtime = Runtime::new().map_err(engine_err)?;
+        runtime.set_memory_limit(limits.memory_bytes);
+        runtime.set_max_stack_size(limits.max_stack_bytes);
+        let interrupt = Rc::new(Interrupt::default());
+        let irq = interrupt.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if irq.expired() {
+                irq.fired.set(true);
+                true
+            } else {
+                false
+            }
+        })));
+        runtime.set_loader(
+            BundleResolver(script.bundle.clone()),
+            BundleLoader(script.bundle.clone()),
+        );
+        let context = Context::full(&runtime).map_err(engine_err)?;
+        let host = Rc::new(HostState::new(script.clone(), sink));
+
+        let start = thread_cpu_ns();
+        interrupt
+            .deadline_ns
+            .set(start + limits.init_cpu.as_nanos() as u64);
+        let setup = context.with(|ctx| setup(&ctx, &host, &script, &interrupt));
+        interrupt.deadline_ns.set(0);
+        let memory_mib = limits.memory_bytes / (1024 * 1024);
+        let init_ms = limits.init_cpu.as_millis() as u64;
+        if interrupt.fired.replace(false) {
+            return Err(StartError::Timeout(init_ms));
+        }
+        let (handles, routes) = setup.map_err(|message| {
+            if message.contains("out of memory") {
+                StartError::Memory(memory_mib)
+            } else {
+                StartError::Script(script.bundle.remap_stack(&message))
+            }
+        })?;
+        Ok(Isolate {
+            dispatch_fn: handles.dispatch,
+            fire_timer_fn: handles.fire_timer,
+            env: handles.env,
+            context,
+            runtime,
+            interrupt,
+            host,
+            routes,
+        })
+    }
+
+    /// Runs one turn: `entry` under a CPU budget, then the microtask queue.
+    fn turn<F>(&self, budget_ns: u64, entry: F) -> (Result<(), TurnError>, TurnOutcome)
+    where
+        F: for<'js> FnOnce(&Ctx<'js>, &Self) -> rquickjs::Result<()>,
+    {
+        let start = thread_cpu_ns();
+        self.interrupt.deadline_ns.set(start + budget_ns.max(1));
+        let result = self.context.with(|ctx| {
+            let result = entry(&ctx, self).map_err(|e| turn_error(&ctx, e));
+            drain_jobs(&ctx, &self.interrupt);
+            result
+        });
+        self.interrupt.deadline_ns.set(0);
+        let timed_out = self.interrupt.fired.replace(false);
+        let jobs_left = timed_out && self.runtime.is_job_pending();
+        let outcome = TurnOutcome {
+            cpu_ns: thread_cpu_ns().saturating_sub(start),
+            timed_out,
+            jobs_left,
+        };
+        (result, outcome)
+    }
+
+    /// Starts invocation `id`: calls the route's handler through the prelude.
+    pub fn dispatch(
+        &self,
+        id: u64,
+        route: usize,
+        request: &HttpRequest,
+        params: &[(String, String)],
+        request_id: &str,
+        budget_ns: u64,
+    ) -> (Result<(), TurnError>, TurnOutcome) {
+        self.turn(budget_ns, |ctx, this| {
+            let dispatch = this.dispatch_fn.clone().restore(ctx)?;
+            let headers = Array::new(ctx.clone())?;
+            for (i, (name, value)) in request.headers.iter().enumerate() {
+                headers.set(2 * i, name.as_str())?;
+                headers.set(2 * i + 1, value.as_str())?;
+            }
+            let body = if request.body.is_empty() {
+                Value::new_null(ctx.clone())
+            } else {
+                TypedArray::<u8>::new_copy(ctx.clone(), &request.body[..])?.into_value()
+            };
+            let params_obj = Object::new(ctx.clone())?;
+            for (name, value) in params {
+                params_obj.set(name.as_str(), value.as_str())?;
+            }
+            let mut args = Args::new(ctx.clone(), 9);
+            args.push_arg(id as f64)?;
+            args.push_arg(route as f64)?;
+            args.push_arg(request.method.as_str())?;
+            args.push_arg(request.url.as_str())?;
+            args.push_arg(headers)?;
+            args.push_arg(body)?;
+            args.push_arg(params_obj)?;
+            args.push_arg(request_id)?;
+            args.push_arg(this.env.clone().restore(ctx)?)?;
+            args.apply::<()>(&dispatch)
+        })
+    }
+
+    /// Fires timer `id` (scheduled earlier through `host.scheduleTimer`).
+    pub fn fire_timer(&self, id: u64, budget_ns: u64) -> (Result<(), TurnError>, TurnOutcome) {
+        self.turn(budget_ns, |ctx, this| {
+            let fire = this.fire_timer_fn.clone().restore(ctx)?;
+            fire.call::<_, ()>((id as f64,))
+        })
+    }
+}
+
+struct Handles {
+    dispatch: Persistent<Function<'static>>,
+    fire_timer: Persistent<Function<'static>>,
+    env: Persistent<Object<'static>>,
+}
+
+/// Loads the prelude and the bundle and runs `init()`. Errors are rendered to text here,
+/// while the context is still entered.
+fn setup(
+    ctx: &Ctx<'_>,
+    host: &Rc<HostState>,
+    script: &ScriptVersion,
+    irq: &Interrupt,
+) -> Result<(Handles, Vec<RouteSpec>), String> {
+    let fail = |e: rquickjs::Error| turn_error(ctx, e).message;
+    let mut opts = EvalOptions::default();
+    opts.global = true;
+    opts.strict = false;
+    opts.filename = Some("kiln:prelude".into());
+    let wrapper: Function = ctx.eval_with_options(PRELUDE, opts).map_err(fail)?;
+    let host_obj = build_host(ctx, host).map_err(fail)?;
+    let internal: Object = wrapper.call((host_obj, ctx.globals())).map_err(fail)?;
+
+    let entry = script.bundle.entry().to_owned();
+    let code = script
+        .bundle
+        .module_code(&entry)
+        .ok_or_else(|| format!("{entry}: the entry module is missing from the bundle"))?
+        .to_owned();
+    let module = Module::declare(ctx.clone(), entry.clone(), code).map_err(fail)?;
+    let (module, evaluated) = module.eval().map_err(fail)?;
+    settle(ctx, evaluated, irq)?;
+    let namespace = module.namespace().map_err(fail)?;
+    let init: Option<Function> = namespace.get("init").map_err(fail)?;
+    let init = init.ok_or_else(|| {
+        format!("{entry} does not export an init() function (add `export function init() {{ registerWebHandler(...) }}`)")
+    })?;
+
+    let begin: Function = internal.get("beginInit").map_err(fail)?;
+    let end: Function = internal.get("endInit").map_err(fail)?;
+    begin.call::<_, ()>(()).map_err(fail)?;
+    let returned: Value = init.call(()).map_err(fail)?;
+    if let Some(promise) = returned.as_promise() {
+        settle(ctx, promise.clone(), irq)?;
+    }
+    end.call::<_, ()>(()).map_err(fail)?;
+
+    let routes_fn: Function = internal.get("routes").map_err(fail)?;
+    let raw: Vec<Vec<String>> = routes_fn.call(()).map_err(fail)?;
+    let routes = raw
+        .into_iter()
+        .map(|entry| {
+            let mut parts = entry.into_iter();
+            let method = parts.next().unwrap_or_default();
+            let path = parts.next().unwrap_or_default();
+            let options = parts
+                .next()
+                .and_then(|o| serde_json::from_str(&o).ok())
+                .unwrap_or(serde_json::Value::Null);
+            RouteSpec {
+                method,
+                path,
+                options,
+            }
+        })
+        .collect();
+
+    let env = Object::new(ctx.clone()).map_err(fail)?;
+    for (key, value) in &script.env {
+        env.set(key.as_str(), value.as_str()).map_err(fail)?;
+    }
+    let object_ctor: Object = ctx.globals().get("Object").map_err(fail)?;
+    let freeze: Function = object_ctor.get("freeze").map_err(fail)?;
+    let env: Object = freeze.call((env,)).map_err(fail)?;
+
+    let dispatch: Function = internal.get("dispatch").map_err(fail)?;
+    let fire_timer: Function = internal.get("fireTimer").map_err(fail)?;
+    Ok((
+        Handles {
+            dispatch: Persistent::save(ctx, dispatch),
+            fire_timer: Persistent::save(ctx, fire_timer),
+            env: Persistent::save(ctx, env),
+        },
+        routes,
+    ))
+}
+
+/// Runs queued jobs until the promise settles (init may be async, but may only wait on
+/// other promises: timers and I/O do not run during start-up).
+fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>, irq: &Interrupt) -> Result<(), String> {
+    drain_jobs(ctx, irq);
+    match promise.state() {
+        PromiseState::Resolved => Ok(()),
+        PromiseState::Rejected => match promise.result::<Value>() {
+            Some(Err(e)) => Err(turn_error(ctx, e).message),
+            _ => Err("a promise was rejected during start-up".into()),
+        },
+        PromiseState::Pending => Err(
+            "init() (or the module's top-level code) is waiting on something that never happens during start-up: timers and I/O do not run before init() returns"
+                .into(),
+        ),
+    }
+}
+
+/// Drains the microtask queue, stopping when the turn's CPU deadline passes.
+fn drain_jobs(ctx: &Ctx<'_>, irq: &Interrupt) {
+    let mut count = 0u32;
+    loop {
+        if irq.fired.get() {
+            return;
+        }
+        if !ctx.execute_pending_job() {
+            return;
+        }
+        count = count.wrapping_add(1);
+        if count.is_multiple_of(JOBS_PER_CLOCK_CHECK) && irq.expired() {
+            irq.fired.set(true);
+            return;
+        }
+    }
+}
+
+/// Renders an error thrown out of JavaScript (message plus stack) while the context is entered.
+fn turn_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> TurnError {
+    let message = if error.is_exception() {
+        describe(&ctx.catch())
+    } else {
+        error.to_string()
+    };
+    let out_of_memory = message.contains("out of memory");
+    TurnError {
+        message,
+        out_of_memory,
+    }
+}
+
+/// `Name: message` plus the stack, for an exception value; `String(value)` otherwise.
+pub(crate) fn describe(value: &Value<'_>) -> String {
+    if let Some(exception) = value.as_exception() {
+        let message = exception.message().unwrap_or_default();
+        let name: String = exception
+            .get::<_, Option<String>>("name")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "Error".into());
+        let stack = exception.stack().unwrap_or_default();
+        if stack.trim().is_empty() {
+            format!("{name}: {message}")
+        } else {
+            format!("{name}: {message}\n{}", stack.trim_end())
+        }
+    } else if let Some(s) = value.as_string() {
+        s.to_string().unwrap_or_default()
+    } else {
+        format!("uncaught value of type {}", value.type_name())
+    }
+}
+
+/// Resolves `import` specifiers against the bundle. Anything outside it does not exist.
+struct BundleResolver(Arc<Bundle>);
+
+impl Resolver for BundleResolver {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if attributes.is_some() {
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "import attributes are not supported",
+            ));
+        }
+        self.0.resolve(base, name).ok_or_else(|| {
+            rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "no such module in the script bundle",
+            )
+        })
+    }
+}
+
+/// Hands QuickJS the transpiled code of a bundle module.
+struct BundleLoader(Arc<Bundle>);
+
+impl Loader for BundleLoader {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        let code = self.0.module_code(name).ok_or_else(|| {
+            rquickjs::Error::new_loading_message(name, "not a module of this bundle")
+        })?;
+        Module::declare(ctx.clone(), name, code.to_owned())
+    }
+}

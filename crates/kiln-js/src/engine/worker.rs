@@ -1,0 +1,501 @@
+//! A worker thread: owns isolates and runs their JavaScript, one turn at a time.
+//!
+//! Each worker runs a single-threaded tokio runtime whose one task is [`Worker::run`]: it
+//! receives messages (invoke, warm, retire), fires due timers and enforces wall-clock
+//! deadlines. Isolates never leave their worker (QuickJS runtimes are not `Send`). Many
+//! invocations can be in flight per isolate: a handler that awaits a timer simply leaves its
+//! promise pending and the worker moves on to the next message.
+//!
+//! Failure containment: a turn cut off by its CPU budget, or an isolate that ran out of
+//! memory, **retires** the isolate — new requests get a fresh one, the old one finishes its
+//! other in-flight invocations and is dropped (immediately, if its job queue is poisoned).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::host::TimerOp;
+use super::isolate::{Isolate, StartError, TurnError, TurnOutcome};
+use crate::invocation::{
+    HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog, now_ms,
+};
+use crate::script::ScriptVersion;
+
+/// Messages handled before due timers and deadlines are checked again.
+const MESSAGES_PER_TICK: usize = 64;
+
+/// The reply channel of one invocation.
+pub(crate) type Reply = oneshot::Sender<Result<HttpResponse, InvokeError>>;
+
+/// A request for a worker.
+pub(crate) enum WorkerMsg {
+    /// Run a route handler.
+    Invoke(Box<Invocation>),
+    /// Build the isolate for this version now, so the first request does not pay for it.
+    Warm(Arc<ScriptVersion>),
+    /// The version left the route table: drop its isolate once idle.
+    Retire(u64),
+}
+
+/// One route invocation.
+pub(crate) struct Invocation {
+    pub script: Arc<ScriptVersion>,
+    pub route: usize,
+    pub params: Vec<(String, String)>,
+    pub request: HttpRequest,
+    pub request_id: Arc<str>,
+    pub reply: Reply,
+}
+
+struct Slot {
+    isolate: Isolate,
+    in_flight: usize,
+    retiring: bool,
+}
+
+struct Pending {
+    isolate: u64,
+    reply: Reply,
+    cpu_left_ns: u64,
+    request_id: Arc<str>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    due: Instant,
+    seq: u64,
+    isolate: u64,
+    id: u64,
+    owner: Option<u64>,
+}
+
+pub(crate) struct Worker {
+    index: usize,
+    sink: Arc<dyn LogSink>,
+    slots: HashMap<u64, Slot>,
+    /// Script version id → key of the isolate serving it now.
+    current: HashMap<u64, u64>,
+    /// Versions whose isolate failed to start on this worker (not retried per request).
+    failed: HashMap<u64, StartError>,
+    pending: HashMap<u64, Pending>,
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    cancelled: HashSet<(u64, u64)>,
+    next_key: u64,
+    next_invocation: u64,
+    next_seq: u64,
+}
+
+impl Worker {
+    pub fn new(index: usize, sink: Arc<dyn LogSink>) -> Self {
+        Worker {
+            index,
+            sink,
+            slots: HashMap::new(),
+            current: HashMap::new(),
+            failed: HashMap::new(),
+            pending: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            timers: BinaryHeap::new(),
+            cancelled: HashSet::new(),
+            next_key: 1,
+            next_invocation: 1,
+            next_seq: 0,
+        }
+    }
+
+    /// The worker's event loop; returns when every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<WorkerMsg>) {
+        loop {
+            let msg = match self.next_wake() {
+                Some(at) => tokio::select! {
+                    biased;
+                    msg = rx.recv() => msg,
+                    _ = tokio::time::sleep_until(at.into()) => {
+                        self.guarded(|w| w.on_time());
+                        continue;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(msg) = msg else { break };
+            self.guarded(|w| w.handle(msg));
+            for _ in 0..MESSAGES_PER_TICK {
+                match rx.try_recv() {
+                    Ok(msg) => self.guarded(|w| w.handle(msg)),
+                    Err(_) => break,
+                }
+            }
+            self.guarded(|w| w.on_time());
+        }
+    }
+
+    /// Runs `f`; if it panics (a bug in Kiln or QuickJS bindings), every isolate of this worker
+    /// is suspect: drop them all and fail their invocations instead of losing the thread.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            tracing::error!(
+                worker = self.index,
+                "a worker turn panicked; dropping this worker's isolates"
+            );
+            let keys: Vec<u64> = self.slots.keys().copied().collect();
+            for key in keys {
+                self.drop_slot(key);
+            }
+            self.current.clear();
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let deadline = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        let timer = self.timers.peek().map(|Reverse(t)| t.due);
+        match (deadline, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn handle(&mut self, msg: WorkerMsg) {
+        match msg {
+            WorkerMsg::Invoke(inv) => self.invoke(*inv),
+            WorkerMsg::Warm(script) => {
+                let _ = self.isolate_for(&script);
+            }
+            WorkerMsg::Retire(version_id) => {
+                self.failed.remove(&version_id);
+                if let Some(key) = self.current.remove(&version_id) {
+                    self.retire(key, false);
+                }
+            }
+        }
+    }
+
+    /// The key of the isolate serving `script`, starting one if needed.
+    fn isolate_for(&mut self, script: &Arc<ScriptVersion>) -> Result<u64, StartError> {
+        if let Some(key) = self.current.get(&script.id) {
+            return Ok(*key);
+        }
+        if let Some(error) = self.failed.get(&script.id) {
+            return Err(error.clone());
+        }
+        let started = Isolate::start(script.clone(), self.sink.clone()).and_then(|isolate| {
+            if isolate.routes == script.routes {
+                Ok(isolate)
+            } else {
+                Err(StartError::Script(
+                    "init() registered different routes than when the script was deployed; init() must register the same routes every time it runs".into(),
+                ))
+            }
+        });
+        match started {
+            Ok(isolate) => {
+                let key = self.next_key;
+                self.next_key += 1;
+                self.slots.insert(
+                    key,
+                    Slot {
+                        isolate,
+                        in_flight: 0,
+                        retiring: false,
+                    },
+                );
+                self.current.insert(script.id, key);
+                self.apply_timer_ops(key, None);
+                Ok(key)
+            }
+            Err(error) => {
+                self.script_log(
+                    script,
+                    LogLevel::Error,
+                    None,
+                    format!("the script failed to start: {error}"),
+                );
+                self.failed.insert(script.id, error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    fn invoke(&mut self, inv: Invocation) {
+        let key = match self.isolate_for(&inv.script) {
+            Ok(key) => key,
+            Err(error) => {
+                let _ = inv.reply.send(Err(InvokeError::Startup(error.to_string())));
+                return;
+            }
+        };
+        let id = self.next_invocation;
+        self.next_invocation += 1;
+        let limits = &inv.script.limits;
+        let budget = limits.cpu.as_nanos() as u64;
+        self.deadlines
+            .push(Reverse((Instant::now() + limits.wall, id)));
+        self.pending.insert(
+            id,
+            Pending {
+                isolate: key,
+                reply: inv.reply,
+                cpu_left_ns: budget,
+                request_id: inv.request_id.clone(),
+            },
+        );
+        let Some(slot) = self.slots.get_mut(&key) else {
+            self.finish(id, Err(InvokeError::Unavailable));
+            return;
+        };
+        slot.in_flight += 1;
+        *slot.isolate.host.current_request.borrow_mut() = Some(inv.request_id.clone());
+        let (result, outcome) = slot.isolate.dispatch(
+            id,
+            inv.route,
+            &inv.request,
+            &inv.params,
+            &inv.request_id,
+            budget,
+        );
+        self.after_turn(key, Some(id), result, outcome);
+    }
+
+    /// Applies what a turn left behind: timer changes, completions, CPU use, failures.
+    fn after_turn(
+        &mut self,
+        key: u64,
+        owner: Option<u64>,
+        result: Result<(), TurnError>,
+        outcome: TurnOutcome,
+    ) {
+        self.apply_timer_ops(key, owner);
+        if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
+            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_ns);
+        }
+        let Some(slot) = self.slots.get(&key) else {
+            return;
+        };
+        let script = slot.isolate.host.script.clone();
+        let completions: Vec<_> = slot
+            .isolate
+            .host
+            .completions
+            .borrow_mut()
+            .drain(..)
+            .collect();
+        let mut out_of_memory = slot.isolate.host.out_of_memory.replace(false);
+        for completion in completions {
+            self.finish(completion.id, completion.outcome);
+        }
+        let request_id = owner
+            .and_then(|id| self.pending.get(&id))
+            .map(|p| p.request_id.clone());
+        if outcome.timed_out {
+            let limit_ms = script.limits.cpu.as_millis() as u64;
+            self.script_log(
+                &script,
+                LogLevel::Error,
+                request_id.as_deref(),
+                format!("CPU budget of {limit_ms} ms exceeded; the invocation was stopped"),
+            );
+            if let Some(id) = owner {
+                self.finish(
+                    id,
+                    Err(InvokeError::Timeout {
+                        budget: "CPU time",
+                        limit_ms,
+                    }),
+                );
+            }
+            self.retire(key, outcome.jobs_left);
+            return;
+        }
+        if let Err(error) = result {
+            if error.out_of_memory {
+                out_of_memory = true;
+            } else {
+                let detail = script.bundle.remap_stack(&error.message);
+                self.script_log(
+                    &script,
+                    LogLevel::Error,
+                    request_id.as_deref(),
+                    format!("Uncaught exception: {detail}"),
+                );
+                if let Some(id) = owner {
+                    self.finish(
+                        id,
+                        Err(InvokeError::Script {
+                            status: 500,
+                            code: "SCRIPT_ERROR".into(),
+                            message: "The script failed while handling the request".into(),
+                        }),
+                    );
+                }
+            }
+        }
+        if out_of_memory {
+            let limit_mib = script.limits.memory_bytes / (1024 * 1024);
+            self.script_log(
+                &script,
+                LogLevel::Error,
+                request_id.as_deref(),
+                format!("memory limit of {limit_mib} MiB exceeded; the isolate is being replaced"),
+            );
+            if let Some(id) = owner {
+                self.finish(id, Err(InvokeError::MemoryLimit { limit_mib }));
+            }
+            self.retire(key, true);
+        }
+    }
+
+    fn apply_timer_ops(&mut self, key: u64, owner: Option<u64>) {
+        let Some(slot) = self.slots.get(&key) else {
+            return;
+        };
+        let ops: Vec<TimerOp> = slot.isolate.host.timer_ops.borrow_mut().drain(..).collect();
+        let now = Instant::now();
+        for op in ops {
+            match op {
+                TimerOp::Schedule { id, delay_ms } => {
+                    self.next_seq += 1;
+                    self.timers.push(Reverse(Timer {
+                        due: now + Duration::from_millis(delay_ms),
+                        seq: self.next_seq,
+                        isolate: key,
+                        id,
+                        owner,
+                    }));
+                }
+                TimerOp::Cancel { id } => {
+                    self.cancelled.insert((key, id));
+                }
+            }
+        }
+    }
+
+    /// Fires due timers and answers invocations past their wall-clock deadline.
+    fn on_time(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, id))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if let Some(p) = self.pending.get(&id) {
+                let script = self
+                    .slots
+                    .get(&p.isolate)
+                    .map(|s| s.isolate.host.script.clone());
+                if let Some(script) = script {
+                    let limit_ms = script.limits.wall.as_millis() as u64;
+                    let request_id = p.request_id.clone();
+                    self.script_log(
+                        &script,
+                        LogLevel::Warn,
+                        Some(&request_id),
+                        format!(
+                            "wall-clock budget of {limit_ms} ms exceeded; the client got a timeout"
+                        ),
+                    );
+                    self.finish(
+                        id,
+                        Err(InvokeError::Timeout {
+                            budget: "wall-clock time",
+                            limit_ms,
+                        }),
+                    );
+                } else {
+                    self.finish(id, Err(InvokeError::Restarted));
+                }
+            }
+        }
+        while let Some(Reverse(timer)) = self.timers.peek() {
+            if timer.due > now {
+                break;
+            }
+            let Some(Reverse(timer)) = self.timers.pop() else {
+                break;
+            };
+            self.fire(timer);
+        }
+    }
+
+    fn fire(&mut self, timer: Timer) {
+        let Some(slot) = self.slots.get(&timer.isolate) else {
+            return;
+        };
+        let host = &slot.isolate.host;
+        host.pending_timers
+            .set(host.pending_timers.get().saturating_sub(1));
+        if self.cancelled.remove(&(timer.isolate, timer.id)) {
+            return;
+        }
+        let owner = timer.owner.filter(|id| self.pending.contains_key(id));
+        let (budget, request_id) = match owner.and_then(|id| self.pending.get(&id)) {
+            Some(p) => (p.cpu_left_ns, Some(p.request_id.clone())),
+            None => (host.script.limits.cpu.as_nanos() as u64, None),
+        };
+        *host.current_request.borrow_mut() = request_id;
+        let (result, outcome) = slot.isolate.fire_timer(timer.id, budget);
+        self.after_turn(timer.isolate, owner, result, outcome);
+    }
+
+    /// Answers invocation `id` (if still pending) and releases its isolate.
+    fn finish(&mut self, id: u64, outcome: Result<HttpResponse, InvokeError>) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let _ = p.reply.send(outcome);
+        if let Some(slot) = self.slots.get_mut(&p.isolate) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+            if slot.retiring && slot.in_flight == 0 {
+                self.drop_slot(p.isolate);
+            }
+        }
+    }
+
+    /// Stops routing new invocations to isolate `key`; drops it now if it is idle or broken.
+    fn retire(&mut self, key: u64, broken: bool) {
+        self.current.retain(|_, k| *k != key);
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        slot.retiring = true;
+        if broken || slot.in_flight == 0 {
+            self.drop_slot(key);
+        }
+    }
+
+    fn drop_slot(&mut self, key: u64) {
+        self.slots.remove(&key);
+        self.cancelled.retain(|(k, _)| *k != key);
+        let orphans: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.isolate == key)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in orphans {
+            if let Some(p) = self.pending.remove(&id) {
+                let _ = p.reply.send(Err(InvokeError::Restarted));
+            }
+        }
+    }
+
+    fn script_log(
+        &self,
+        script: &ScriptVersion,
+        level: LogLevel,
+        request_id: Option<&str>,
+        message: String,
+    ) {
+        self.sink.log(ScriptLog {
+            script: script.name.clone(),
+            version: script.version,
+            level,
+            message,
+            request_id: request_id.map(str::to_owned),
+            time_ms: now_ms(),
+        });
+    }
+}

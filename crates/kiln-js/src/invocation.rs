@@ -1,0 +1,157 @@
+//! The data that crosses the boundary between the server and the engine for one invocation:
+//! the request handed to a handler, the response (or failure) it produced, and the log lines
+//! scripts write. These are plain `Send` values; nothing here touches QuickJS.
+
+use bytes::Bytes;
+
+/// An HTTP request as a script handler sees it.
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// Absolute URL, e.g. `http://example.com/hello/x?y=1`.
+    pub url: String,
+    /// Header pairs in arrival order, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The request body (empty when there is none).
+    pub body: Bytes,
+}
+
+/// The response a handler produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpResponse {
+    /// Status code, 200..=599.
+    pub status: u16,
+    /// Header pairs, lower-case names; `set-cookie` may repeat.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Why an invocation did not produce a response. Each variant maps to one public error code.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum InvokeError {
+    /// The handler threw (an `HttpError` or any other exception), or returned something that
+    /// cannot be turned into a response.
+    #[error("{message}")]
+    Script {
+        /// HTTP status to answer with.
+        status: u16,
+        /// Public error code, e.g. `BAD_REQUEST` or `SCRIPT_ERROR`.
+        code: String,
+        /// Message for the client (never a stack trace).
+        message: String,
+    },
+    /// The invocation used up its CPU or wall-clock budget.
+    #[error("the script exceeded its {budget} budget of {limit_ms} ms")]
+    Timeout {
+        /// `"CPU time"` or `"wall-clock time"`.
+        budget: &'static str,
+        /// The budget that was exceeded.
+        limit_ms: u64,
+    },
+    /// The isolate ran out of memory.
+    #[error("the script exceeded its memory limit of {limit_mib} MiB")]
+    MemoryLimit {
+        /// The limit that was exceeded.
+        limit_mib: usize,
+    },
+    /// The response body was larger than allowed.
+    #[error("the script's response is larger than the limit of {limit_bytes} bytes")]
+    ResponseTooLarge {
+        /// The limit that was exceeded.
+        limit_bytes: usize,
+    },
+    /// The isolate could not be created (bundle evaluation or `init()` failed on this worker).
+    #[error("the script could not be started: {0}")]
+    Startup(String),
+    /// The isolate was discarded while this invocation was in flight (another invocation broke it).
+    #[error("the script's isolate was restarted while handling this request")]
+    Restarted,
+    /// The engine is shutting down or a worker is gone.
+    #[error("the script engine is unavailable")]
+    Unavailable,
+}
+
+impl InvokeError {
+    /// HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            InvokeError::Script { status, .. } => *status,
+            InvokeError::Timeout { .. } => 504,
+            InvokeError::MemoryLimit { .. } => 503,
+            InvokeError::ResponseTooLarge { .. } => 500,
+            InvokeError::Startup(_) => 500,
+            InvokeError::Restarted | InvokeError::Unavailable => 503,
+        }
+    }
+
+    /// Public error code for this error.
+    pub fn code(&self) -> &str {
+        match self {
+            InvokeError::Script { code, .. } => code,
+            InvokeError::Timeout { .. } => "SCRIPT_TIMEOUT",
+            InvokeError::MemoryLimit { .. } => "SCRIPT_MEMORY_LIMIT",
+            InvokeError::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
+            InvokeError::Startup(_) => "SCRIPT_STARTUP_FAILED",
+            InvokeError::Restarted => "SCRIPT_RESTARTED",
+            InvokeError::Unavailable => "ENGINE_UNAVAILABLE",
+        }
+    }
+}
+
+/// Severity of a script log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// `console.debug`, `console.trace`.
+    Debug,
+    /// `console.log`, `console.info`.
+    Info,
+    /// `console.warn`.
+    Warn,
+    /// `console.error` and errors the engine records for the script.
+    Error,
+}
+
+impl LogLevel {
+    /// Parses the level names the JavaScript side uses.
+    pub fn from_js(name: &str) -> LogLevel {
+        match name {
+            "debug" | "trace" => LogLevel::Debug,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            _ => LogLevel::Info,
+        }
+    }
+}
+
+/// One log line written by (or about) a script.
+#[derive(Clone, Debug)]
+pub struct ScriptLog {
+    /// Script name.
+    pub script: String,
+    /// Script version that was running.
+    pub version: i64,
+    /// Severity.
+    pub level: LogLevel,
+    /// The formatted message.
+    pub message: String,
+    /// The request being handled, when there was one.
+    pub request_id: Option<String>,
+    /// Unix time in milliseconds.
+    pub time_ms: i64,
+}
+
+/// Where script log lines go. Implementations must not block (the caller is a JS worker).
+pub trait LogSink: Send + Sync + 'static {
+    /// Records one line.
+    fn log(&self, entry: ScriptLog);
+}
+
+/// Current Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,23 @@
+//! Kiln's JavaScript engine: scripts in pooled, limited QuickJS isolates.
+//!
+//! # Layout
+//! - [`bundle`]: turns a deployed directory into checked, transpiled ES modules (oxc).
+//! - [`script`]: an immutable, runnable script version (bundle + routes + limits).
+//! - [`engine`]: the worker pool; each worker thread owns isolates and runs their turns.
+//! - [`limits`]: every resource limit, named and documented.
+//! - [`invocation`]: the request/response/error/log values crossing the engine boundary.
+//! - `js/`: the prelude — Web-standard globals and Kiln's registration/dispatch glue.
+#![deny(missing_docs)]
+
+pub mod bundle;
+mod cpu_clock;
+pub mod engine;
+pub mod invocation;
+pub mod limits;
+pub mod script;
+
+pub use bundle::{Bundle, BundleError, BundleFile, BundleLimits};
+pub use engine::{Engine, EngineConfig, PrepareError, StartError};
+pub use invocation::{HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog};
+pub use limits::Limits;
+pub use script::{RouteSpec, ScriptVersion};

@@ -1,0 +1,320 @@
+//! Scripts, versions, deploy and rollback endpoints.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+use super::rfc3339;
+use crate::error::ApiError;
+use crate::scripts::script_not_found;
+use crate::server::AppState;
+
+#[derive(Serialize)]
+struct ScriptView {
+    name: String,
+    active_version: i64,
+    latest_version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<kiln_store::ScriptRecord> for ScriptView {
+    fn from(r: kiln_store::ScriptRecord) -> Self {
+        ScriptView {
+            name: r.name,
+            active_version: r.active_version,
+            latest_version: r.latest_version,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct VersionView {
+    version: i64,
+    created_at: String,
+    entry: String,
+    size_bytes: i64,
+    file_count: i64,
+    active: bool,
+    routes: serde_json::Value,
+}
+
+fn version_view(r: kiln_store::VersionRecord, active: i64) -> VersionView {
+    VersionView {
+        version: r.version,
+        created_at: rfc3339(r.created_at),
+        entry: r.entry,
+        size_bytes: r.size_bytes,
+        file_count: r.file_count,
+        active: r.version == active,
+        routes: r
+            .meta
+            .get("routes")
+            .cloned()
+            .unwrap_or(serde_json::Value::Array(vec![])),
+    }
+}
+
+/// `GET /engine/api/scripts`
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let scripts: Vec<ScriptView> = state
+        .scripts
+        .store()
+        .list_scripts()
+        .await?
+        .into_iter()
+        .map(ScriptView::from)
+        .collect();
+    Ok(Json(serde_json::json!({ "scripts": scripts })).into_response())
+}
+
+/// `GET /engine/api/scripts/{name}`
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = state
+        .scripts
+        .store()
+        .get_script(&name)
+        .await?
+        .ok_or_else(|| script_not_found(&name))?;
+    let routes = state
+        .scripts
+        .table()
+        .script(&name)
+        .map(|s| {
+            s.routes
+                .iter()
+                .map(|r| serde_json::json!({"method": r.method, "path": r.path, "options": r.options}))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut body = serde_json::to_value(ScriptView::from(record)).map_err(ApiError::internal)?;
+    body["routes"] = serde_json::Value::Array(routes);
+    Ok(Json(body).into_response())
+}
+
+/// `DELETE /engine/api/scripts/{name}`
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state.scripts.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /engine/api/scripts/{name}/versions`
+pub async fn versions(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = state.scripts.store();
+    let record = store
+        .get_script(&name)
+        .await?
+        .ok_or_else(|| script_not_found(&name))?;
+    let versions: Vec<VersionView> = store
+        .list_versions(&name)
+        .await?
+        .into_iter()
+        .map(|v| version_view(v, record.active_version))
+        .collect();
+    Ok(Json(serde_json::json!({ "script": name, "versions": versions })).into_response())
+}
+
+/// `GET /engine/api/scripts/{name}/versions/{version}`: the version with its files.
+pub async fn version(
+    State(state): State<Arc<AppState>>,
+    Path((name, version)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let store = state.scripts.store();
+    let record = store
+        .get_script(&name)
+        .await?
+        .ok_or_else(|| script_not_found(&name))?;
+    let Some(v) = store.get_version(&name, version).await? else {
+        return Err(ApiError::not_found(
+            "VERSION_NOT_FOUND",
+            format!("script '{name}' has no version {version}"),
+        ));
+    };
+    let files: Vec<serde_json::Value> = store
+        .get_version_files(&name, version)
+        .await?
+        .into_iter()
+        .map(|f| match String::from_utf8(f.content) {
+            Ok(text) => serde_json::json!({"path": f.path, "size": text.len(), "content": text}),
+            Err(e) => {
+                let bytes = e.into_bytes();
+                serde_json::json!({
+                    "path": f.path,
+                    "size": bytes.len(),
+                    "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                })
+            }
+        })
+        .collect();
+    let mut body =
+        serde_json::to_value(version_view(v, record.active_version)).map_err(ApiError::internal)?;
+    body["files"] = serde_json::Value::Array(files);
+    Ok(Json(body).into_response())
+}
+
+/// One file of a deploy request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployFile {
+    path: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    content_base64: Option<String>,
+}
+
+/// The JSON deploy request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployRequest {
+    files: Vec<DeployFile>,
+    #[serde(default = "yes")]
+    activate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Query of a deploy request (single-file bodies name their file here).
+#[derive(Deserialize)]
+pub struct DeployQuery {
+    /// File name for a raw single-file body (default `main.js`, or `main.ts` for TypeScript).
+    file: Option<String>,
+    /// `false` to store the version without activating it.
+    activate: Option<bool>,
+}
+
+/// `POST /engine/api/scripts/{name}/versions`: deploy a new version.
+///
+/// Body: `{"files": [{"path", "content" | "content_base64"}], "activate": true}`, or the
+/// source of a single-file script with a JavaScript/TypeScript content type.
+pub async fn deploy(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(query): Query<DeployQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (files, activate) = if content_type.starts_with("application/json")
+        || content_type.is_empty()
+    {
+        parse_json_deploy(&body)?
+    } else if content_type.contains("javascript") || content_type.contains("typescript") {
+        let default = if content_type.contains("typescript") {
+            "main.ts"
+        } else {
+            "main.js"
+        };
+        let path = query.file.clone().unwrap_or_else(|| default.to_owned());
+        (vec![kiln_store::BundleFile::new(path, body.to_vec())], true)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!(
+                "deploy bodies are application/json ({{\"files\": [...]}}) or a JavaScript/TypeScript source; got '{content_type}'"
+            ),
+        ));
+    };
+    let activate = query.activate.unwrap_or(activate);
+    let deployed = state.scripts.deploy(&name, files, activate).await?;
+    let routes: Vec<serde_json::Value> = deployed
+        .script
+        .routes
+        .iter()
+        .map(|r| serde_json::json!({"method": r.method, "path": r.path}))
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "script": name,
+            "version": deployed.version,
+            "active": deployed.active,
+            "routes": routes,
+        })),
+    )
+        .into_response())
+}
+
+fn parse_json_deploy(body: &[u8]) -> Result<(Vec<kiln_store::BundleFile>, bool), ApiError> {
+    let request: DeployRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the deploy body is not valid: {e} (expected {{\"files\": [{{\"path\": \"main.js\", \"content\": \"...\"}}]}})"
+        ))
+    })?;
+    let mut files = Vec::with_capacity(request.files.len());
+    for file in request.files {
+        let content = match (file.content, file.content_base64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "file '{}': content_base64 is not valid base64: {e}",
+                        file.path
+                    ))
+                })?,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "file '{}': give exactly one of content or content_base64",
+                    file.path
+                )));
+            }
+        };
+        files.push(kiln_store::BundleFile::new(file.path, content));
+    }
+    Ok((files, request.activate))
+}
+
+/// The rollback request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    version: i64,
+}
+
+/// `POST /engine/api/scripts/{name}/rollback` with `{"version": N}`.
+pub async fn rollback(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: RollbackRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("expected {{\"version\": N}}: {e}")))?;
+    if state.scripts.store().get_script(&name).await?.is_none() {
+        return Err(script_not_found(&name));
+    }
+    let script = state.scripts.rollback(&name, request.version).await?;
+    Ok(
+        Json(serde_json::json!({ "script": name, "active_version": script.version }))
+            .into_response(),
+    )
+}
+
+/// `GET /engine/api/routes`: every script route being served.
+pub async fn routes(State(state): State<Arc<AppState>>) -> Response {
+    Json(serde_json::json!({ "routes": state.scripts.table().routes() })).into_response()
+}

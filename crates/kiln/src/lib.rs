@@ -1,0 +1,23 @@
+//! Kiln: the server, its management API, configuration and command-line interface.
+//!
+//! # Layout
+//! - [`config`]: one configuration struct, layered `kiln.toml` < `KILN_*` environment < flags.
+//! - [`cli`]: the `kiln` command line (serve, deploy, rollback, logs, config check).
+//! - [`server`]: state, router, middleware order, start-up and graceful shutdown.
+//! - [`dispatch`]: the request path for script routes (route table → engine → response).
+//! - [`routing`]: the atomically swapped table of script routes.
+//! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
+//! - [`api`]: the management REST API under `/engine/api`.
+//! - [`health`], [`script_logs`], [`admin_token`], [`error`]: one job each.
+
+pub mod admin_token;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod health;
+pub mod routing;
+pub mod script_logs;
+pub mod scripts;
+pub mod server;

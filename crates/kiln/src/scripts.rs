@@ -1,0 +1,258 @@
+//! Script lifecycle: deploy, rollback, delete, and restoring every active version at start-up.
+//!
+//! Every change follows the same order, under one lock so changes never interleave:
+//! 1. **validate** — the engine builds the bundle and runs `init()` in a throwaway isolate
+//!    under the script's limits; route collisions are checked against the live table;
+//! 2. **commit** — the store records the version / active pointer in one transaction;
+//! 3. **switch** — workers are told to warm the new version, then the route table is swapped
+//!    atomically; the old version's isolates finish their in-flight requests and are retired.
+//! A failure in step 1 or 2 leaves the previous version serving, untouched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::StatusCode;
+use kiln_js::{BundleLimits, Engine, Limits, PrepareError, ScriptVersion};
+use kiln_store::Store;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routing::RouteTable;
+
+/// Longest script name.
+pub const MAX_SCRIPT_NAME: usize = 63;
+
+/// Owns the live route table and every operation that changes it.
+pub struct ScriptService {
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+    config: Arc<Config>,
+    table: ArcSwap<RouteTable>,
+    changes: tokio::sync::Mutex<()>,
+}
+
+/// What a successful deploy reports.
+pub struct Deployed {
+    /// The new version number.
+    pub version: i64,
+    /// Whether it is now the active version.
+    pub active: bool,
+    /// The version as validated (routes included).
+    pub script: Arc<ScriptVersion>,
+}
+
+impl ScriptService {
+    /// A service with an empty route table; call [`ScriptService::restore`] next.
+    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>, config: Arc<Config>) -> Self {
+        ScriptService {
+            store,
+            engine,
+            config,
+            table: ArcSwap::from_pointee(RouteTable::default()),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The current route table (a snapshot; cheap).
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The engine behind the service.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Loads every script's active version from the store and serves it. A version that no
+    /// longer validates (e.g. limits were lowered) is logged and left out; others still serve.
+    pub async fn restore(&self) -> anyhow::Result<usize> {
+        let _guard = self.changes.lock().await;
+        let mut table = RouteTable::default();
+        let mut restored = 0;
+        for (record, files) in self.store.active_versions().await? {
+            let prepared = match self.prepare(&record.script, files).await {
+                Ok(p) => p,
+                Err(error) => {
+                    tracing::error!(script = %record.script, version = record.version, %error, "could not restore script");
+                    continue;
+                }
+            };
+            let script = Arc::new(prepared.committed(record.version));
+            match table.with(script.clone()) {
+                Ok(next) => {
+                    table = next;
+                    self.engine.warm(&script);
+                    restored += 1;
+                }
+                Err(error) => {
+                    tracing::error!(script = %record.script, %error, "could not restore script's routes")
+                }
+            }
+        }
+        self.table.store(Arc::new(table));
+        Ok(restored)
+    }
+
+    /// Validates and commits a new version of `name`; activates it when `activate`.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        files: Vec<kiln_store::BundleFile>,
+        activate: bool,
+    ) -> Result<Deployed, ApiError> {
+        validate_name(name)?;
+        if files.is_empty() {
+            return Err(ApiError::bad_request(
+                "a deploy needs at least one file (main.js or main.ts)",
+            ));
+        }
+        let _guard = self.changes.lock().await;
+        let prepared = self
+            .prepare(name, files.clone())
+            .await
+            .map_err(deploy_rejected)?;
+        let draft = Arc::new(prepared);
+        let current = self.table.load_full();
+        if activate {
+            current.with(draft.clone()).map_err(route_conflict)?;
+        }
+        let meta = serde_json::json!({
+            "routes": draft.routes.iter().map(|r| serde_json::json!({"method": r.method, "path": r.path})).collect::<Vec<_>>()
+        });
+        let record = self
+            .store
+            .create_version(name, draft.bundle.entry(), &files, meta, activate)
+            .await?;
+        let script = Arc::new(draft.committed(record.version));
+        if activate {
+            self.switch(&current, script.clone())?;
+        }
+        Ok(Deployed {
+            version: record.version,
+            active: activate,
+            script,
+        })
+    }
+
+    /// Makes `version` of `name` the active version again.
+    pub async fn rollback(&self, name: &str, version: i64) -> Result<Arc<ScriptVersion>, ApiError> {
+        let _guard = self.changes.lock().await;
+        if self.store.get_version(name, version).await?.is_none() {
+            return Err(ApiError::not_found(
+                "VERSION_NOT_FOUND",
+                format!("script '{name}' has no version {version}"),
+            ));
+        }
+        let files = self.store.get_version_files(name, version).await?;
+        let prepared = self.prepare(name, files).await.map_err(deploy_rejected)?;
+        let script = Arc::new(prepared.committed(version));
+        let current = self.table.load_full();
+        current.with(script.clone()).map_err(route_conflict)?;
+        self.store.set_active_version(name, version).await?;
+        self.switch(&current, script.clone())?;
+        Ok(script)
+    }
+
+    /// Deletes `name` with all its versions and logs; its routes stop answering.
+    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
+        let _guard = self.changes.lock().await;
+        if !self.store.delete_script(name).await? {
+            return Err(script_not_found(name));
+        }
+        let current = self.table.load_full();
+        let next = current.without(name).map_err(route_conflict)?;
+        self.table.store(Arc::new(next));
+        if let Some(old) = current.script(name) {
+            self.engine.retire(old);
+        }
+        Ok(())
+    }
+
+    fn switch(&self, current: &RouteTable, script: Arc<ScriptVersion>) -> Result<(), ApiError> {
+        let next = current.with(script.clone()).map_err(route_conflict)?;
+        self.engine.warm(&script);
+        self.table.store(Arc::new(next));
+        if let Some(old) = current.script(&script.name) {
+            self.engine.retire(old);
+        }
+        Ok(())
+    }
+
+    async fn prepare(
+        &self,
+        name: &str,
+        files: Vec<kiln_store::BundleFile>,
+    ) -> Result<ScriptVersion, PrepareError> {
+        let limits = self.limits_for(name);
+        let bundle_limits = BundleLimits {
+            max_total_bytes: self.config.limits_for(name).max_bundle_bytes,
+            ..BundleLimits::default()
+        };
+        let files = files
+            .into_iter()
+            .map(|f| kiln_js::BundleFile {
+                path: f.path,
+                content: f.content,
+            })
+            .collect();
+        self.engine
+            .prepare(name, files, limits, BTreeMap::new(), bundle_limits)
+            .await
+    }
+
+    /// The engine limits for script `name` (global defaults merged with its overrides).
+    pub fn limits_for(&self, name: &str) -> Limits {
+        let configured = self.config.limits_for(name);
+        Limits {
+            cpu: configured.cpu(),
+            init_cpu: configured.init_cpu(),
+            wall: configured.wall(),
+            memory_bytes: configured.memory_bytes(),
+            max_response_bytes: configured.max_response_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
+/// The error for a script that does not exist.
+pub fn script_not_found(name: &str) -> ApiError {
+    ApiError::not_found("SCRIPT_NOT_FOUND", format!("no script named '{name}'"))
+}
+
+/// Script names: 1–63 characters of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
+pub fn validate_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SCRIPT_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid script name '{name}': use 1-{MAX_SCRIPT_NAME} characters a-z, 0-9, '-' or '_', starting with a letter or digit"
+        )))
+    }
+}
+
+fn deploy_rejected(error: PrepareError) -> ApiError {
+    match error {
+        PrepareError::Internal(detail) => ApiError::internal(detail),
+        other => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DEPLOY_REJECTED",
+            other.to_string(),
+        ),
+    }
+}
+
+fn route_conflict(error: crate::routing::RouteError) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "ROUTE_CONFLICT", error.to_string())
+}

@@ -1,0 +1,143 @@
+//! The HTTP server: state, router, middleware order, start-up and graceful shutdown.
+//!
+//! Middleware, outermost first (one place, so the order is reviewable):
+//! 1. `SetRequestId` — every request gets an `x-request-id` (kept if the client sent one);
+//! 2. `PropagateRequestId` — the id is echoed on every response;
+//! 3. `Trace` — one span per request carrying method, path and request id;
+//! 4. [`render_errors`] — every error body gets the standard JSON shape with the request id;
+//! 5. `CatchPanic` — a panic in a handler becomes a 500, never a dropped server.
+//!
+//! Routes: `/health*`, `/engine/api/*` (admin token), and everything else to scripts.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
+use kiln_js::{Engine, EngineConfig};
+use kiln_store::{SqliteStore, Store};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::admin_token::AdminToken;
+use crate::config::Config;
+use crate::error::{REQUEST_ID_HEADER, render_errors};
+use crate::script_logs::{self, LogPipeline};
+use crate::scripts::ScriptService;
+use crate::{api, dispatch, health};
+
+/// Everything request handlers share.
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Scripts: route table, deploys, store and engine.
+    pub scripts: Arc<ScriptService>,
+    /// Guards the management API.
+    pub admin_token: AdminToken,
+    /// The script log pipeline (for its counters).
+    pub log_pipeline: Arc<LogPipeline>,
+}
+
+/// Builds the router with all middleware (no socket; testable with `oneshot`).
+pub fn app(state: Arc<AppState>) -> Router {
+    let api_body_limit = state
+        .config
+        .http
+        .max_body_bytes
+        .max(state.config.limits.max_bundle_bytes.saturating_mul(2));
+    Router::new()
+        .route("/health", get(health::details))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .nest(
+            "/engine/api",
+            api::router(state.clone()).layer(DefaultBodyLimit::max(api_body_limit)),
+        )
+        .fallback(dispatch::script_route)
+        .with_state(state)
+        .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn(render_errors))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Opens the store, starts the engine, restores every script and serves on `listener` until
+/// `shutdown` resolves; then finishes in-flight requests, stops the workers and flushes logs.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db_path = config.database_path();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&db_path)
+            .await
+            .with_context(|| format!("opening the database {}", db_path.display()))?,
+    );
+    let admin_token = AdminToken::bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
+    let (log_pipeline, log_writer) =
+        script_logs::start(store.clone(), config.logs.retention_per_script);
+    let engine = Arc::new(
+        Engine::start(
+            EngineConfig {
+                workers: config.engine.workers,
+            },
+            log_pipeline.clone(),
+        )
+        .context("starting the JavaScript workers")?,
+    );
+    let scripts = Arc::new(ScriptService::new(
+        store.clone(),
+        engine.clone(),
+        config.clone(),
+    ));
+    let restored = scripts
+        .restore()
+        .await
+        .context("restoring scripts from the store")?;
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        scripts,
+        admin_token,
+        log_pipeline,
+    });
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        data_dir = %config.data_dir.display(),
+        workers = engine.worker_count(),
+        scripts = restored,
+        "kiln is serving"
+    );
+    drop(engine);
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down: stopping workers and flushing logs");
+    // Dropping the last handles stops the workers (joining them) and closes the log channel.
+    tokio::task::spawn_blocking(move || drop(state)).await?;
+    log_writer.flush_and_stop().await;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Hostile scripts: each is contained, and a normal script keeps answering meanwhile.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{TestServer, expect_error};
+
+const NORMAL: &str = r#"
+export function init() { registerWebHandler("GET", "/ok", () => "ok"); }"#;
+
+const HOSTILE: &str = r#"
+let leaked = [];
+export function init() {
+  registerWebHandler("GET", "/spin", () => { while (true) {} });
+  registerWebHandler("GET", "/spin-async", async () => { await null; for (;;) {} });
+  registerWebHandler("GET", "/microtask-flood", () => {
+    const again = () => Promise.resolve().then(again);
+    again();
+    return new Promise(() => {});
+  });
+  registerWebHandler("GET", "/memory", () => {
+    const chunks = [];
+    for (;;) chunks.push(new Array(1e6).fill(1.5));
+  });
+  registerWebHandler("GET", "/string-bomb", () => { let s = "x"; for (;;) s += s; });
+  registerWebHandler("GET", "/recursion", () => { const f = (n) => f(n + 1) + 1; return f(0); });
+  registerWebHandler("GET", "/never", () => new Promise(() => {}));
+  registerWebHandler("GET", "/huge", () => "x".repeat(3 * 1024 * 1024));
+  registerWebHandler("GET", "/fine", () => "still fine");
+}"#;
+
+const REWRITER: &str = r#"
+export function init() {
+  registerWebHandler("GET", "/rewrite", () => {
+    JSON.stringify = () => { throw new Error("hijacked"); };
+    Array.prototype.push = () => { throw new Error("hijacked"); };
+    Promise.prototype.then = function () { throw new Error("hijacked"); };
+    globalThis.Response = null;
+    globalThis.Headers = 42;
+    Object.defineProperty = () => { throw new Error("hijacked"); };
+    return "rewritten";
+  });
+  registerWebHandler("GET", "/after", () => ({ still: "json" }));
+  registerWebHandler("GET", "/after-async", async () => { await null; return { async: true }; });
+}"#;
+
+async fn start() -> TestServer {
+    let server = TestServer::start_with(|c| {
+        c.limits.wall_ms = 1000;
+        c.limits.max_response_bytes = 1024 * 1024;
+        c.limits.memory_mb = 32;
+    })
+    .await;
+    server.deploy_js("normal", NORMAL).await;
+    server.deploy_js("hostile", HOSTILE).await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_hostile_handler_gets_a_clear_error() {
+    let server = start().await;
+    let cases = [
+        ("/spin", 504, "SCRIPT_TIMEOUT"),
+        ("/spin-async", 504, "SCRIPT_TIMEOUT"),
+        ("/microtask-flood", 504, "SCRIPT_TIMEOUT"),
+        ("/memory", 503, "SCRIPT_MEMORY_LIMIT"),
+        ("/recursion", 500, "SCRIPT_ERROR"),
+        ("/never", 504, "SCRIPT_TIMEOUT"),
+        ("/huge", 500, "RESPONSE_TOO_LARGE"),
+    ];
+    for (path, status, code) in cases {
+        expect_error(server.get(path).await, status, code).await;
+        // The isolate was replaced where needed: the same script answers again at once.
+        assert_eq!(server.get_text("/fine").await, "still fine", "after {path}");
+        assert_eq!(server.get_text("/ok").await, "ok", "after {path}");
+    }
+    let response = server.get("/string-bomb").await;
+    let status = response.status().as_u16();
+    assert!(
+        status == 503 || status == 500,
+        "string bomb answered {status}"
+    );
+    assert_eq!(server.get_text("/fine").await, "still fine");
+    server
+        .wait_for_log("hostile", "CPU budget of 50 ms exceeded")
+        .await;
+    server.wait_for_log("hostile", "memory limit").await;
+    server.wait_for_log("hostile", "wall-clock budget").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_scripts_keep_answering_while_hostile_ones_run() {
+    let server = start().await;
+    let hostile = async {
+        let mut handles = Vec::new();
+        for path in [
+            "/spin",
+            "/never",
+            "/memory",
+            "/spin-async",
+            "/spin",
+            "/never",
+        ] {
+            handles.push(server.get(path));
+        }
+        futures::future::join_all(handles).await
+    };
+    let normal = async {
+        let mut answered = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(1200) {
+            assert_eq!(server.get_text("/ok").await, "ok");
+            answered += 1;
+        }
+        answered
+    };
+    let (hostile_results, answered) = tokio::join!(hostile, normal);
+    assert!(
+        answered > 10,
+        "the normal script answered only {answered} times"
+    );
+    for response in hostile_results {
+        assert!(
+            response.status().as_u16() >= 500,
+            "a hostile request succeeded"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_that_rewrites_globals_only_hurts_itself() {
+    let server = TestServer::start_with(|c| c.engine.workers = 1).await;
+    server.deploy_js("normal", NORMAL).await;
+    server.deploy_js("rewriter", REWRITER).await;
+    assert_eq!(server.get_text("/rewrite").await, "rewritten");
+    // Kiln's own dispatch captured its builtins: the same isolate still answers correctly.
+    assert_eq!(
+        server.get_json("/after").await,
+        serde_json::json!({"still": "json"})
+    );
+    assert_eq!(
+        server.get_json("/after-async").await,
+        serde_json::json!({"async": true})
+    );
+    assert_eq!(server.get_text("/ok").await, "ok");
+    server.stop().await;
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: a real Kiln server on 127.0.0.1:0 with a real SQLite file, driven over
+//! HTTP with a real client. One integration binary, one module per area.
+
+mod common;
+
+mod api;
+mod deploy;
+mod globals;
+mod handlers;
+mod hostile;
+mod routing;
+mod typescript;
