@@ -382,11 +382,9 @@ mod tests {
         ))
     }
 
-    fn found(
-        table: &RouteTable,
-        method: &str,
-        path: &str,
-    ) -> Option<(String, usize, Vec<(String, String)>)> {
+    type Found = (String, usize, Vec<(String, String)>);
+
+    fn found(table: &RouteTable, method: &str, path: &str) -> Option<Found> {
         match table.lookup(method, path) {
             Lookup::Found {
                 script,

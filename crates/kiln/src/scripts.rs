@@ -6,6 +6,7 @@
 //! 2. **commit** — the store records the version / active pointer in one transaction;
 //! 3. **switch** — workers are told to warm the new version, then the route table is swapped
 //!    atomically; the old version's isolates finish their in-flight requests and are retired.
+//!
 //! A failure in step 1 or 2 leaves the previous version serving, untouched.
 
 use std::collections::BTreeMap;

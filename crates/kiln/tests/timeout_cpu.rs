@@ -2,6 +2,8 @@
 //! the whole process's CPU time, so it lives in its own test binary (no other tests run
 //! alongside it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "it/common.rs"]
 mod common;
 

@@ -305,7 +305,7 @@ pub(crate) fn build_host<'js>(
                     }
                 };
                 if let Some(detail) = detail.0.flatten() {
-                    let detail = st.script.bundle.remap_stack(&detail);
+                    let detail = script_stack(&st.script.bundle, &detail);
                     st.log(LogLevel::Error, format!("Uncaught exception: {detail}"));
                 }
                 st.completions.borrow_mut().push(Completion {
@@ -317,6 +317,17 @@ pub(crate) fn build_host<'js>(
     )?;
 
     Ok(host)
+}
+
+/// A stack trace as the script author should see it: positions mapped back to the original
+/// files, and Kiln's own prelude frames left out.
+pub(crate) fn script_stack(bundle: &crate::bundle::Bundle, stack: &str) -> String {
+    let remapped = bundle.remap_stack(stack);
+    remapped
+        .lines()
+        .filter(|line| !line.contains("kiln:prelude"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Copies the bytes of an ArrayBuffer or any ArrayBufferView.

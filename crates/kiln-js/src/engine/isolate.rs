@@ -140,7 +140,7 @@ impl Isolate {
             if message.contains("out of memory") {
                 StartError::Memory(memory_mib)
             } else {
-                StartError::Script(script.bundle.remap_stack(&message))
+                StartError::Script(super::host::script_stack(&script.bundle, &message))
             }
         })?;
         Ok(Isolate {

@@ -314,7 +314,7 @@ impl Worker {
             if error.out_of_memory {
                 out_of_memory = true;
             } else {
-                let detail = script.bundle.remap_stack(&error.message);
+                let detail = super::host::script_stack(&script.bundle, &error.message);
                 self.script_log(
                     &script,
                     LogLevel::Error,

@@ -31,6 +31,7 @@ const ReflectConstruct = Reflect.construct;
 const ReflectOwnKeys = Reflect.ownKeys;
 const ReflectGetPrototypeOf = Reflect.getPrototypeOf;
 
+const ObjectCtor = Object;
 const ObjectPrototype = Object.prototype;
 const ObjectCreate = Object.create;
 const ObjectDefineProperty = Object.defineProperty;
@@ -256,6 +257,11 @@ function descGetter(d) {
 }
 function descSetter(d) {
   return d !== undefined && ObjectHasOwn(d, "set") ? d.set : undefined;
+}
+
+/** CreateDataProperty: define an own enumerable data property (never runs setters, `__proto__`-safe). */
+function createDataProperty(obj, key, value) {
+  ObjectDefineProperty(obj, key, { __proto__: null, value, writable: true, enumerable: true, configurable: true });
 }
 
 function isObjectLike(v) {

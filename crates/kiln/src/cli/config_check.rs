@@ -29,11 +29,11 @@ pub(super) fn run(args: &CheckArgs) -> ExitCode {
     });
     match rendered {
         Ok(toml) => {
-            let file = overrides.config_file();
-            let file = file
-                .as_ref()
-                .map_or("no file".into(), |path| path.display().to_string());
-            println!("# Effective configuration: defaults < {file} < KILN_* environment");
+            let layers = match overrides.config_file() {
+                Some(file) => format!("defaults < {} < KILN_* environment", file.display()),
+                None => "defaults < KILN_* environment (no config file)".to_owned(),
+            };
+            println!("# Effective configuration: {layers}");
             print!("{toml}");
             ExitCode::SUCCESS
         }

@@ -47,16 +47,15 @@ impl ServeArgs {
 
 /// Runs the server until a shutdown signal.
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::load(&args.overrides())?;
+    let overrides = args.overrides();
+    let config = Config::load(&overrides)?;
     init_tracing(config.log_format, &config.log_level)?;
     let listener = bind(config.listen).await?;
     let shutdown = shutdown_signal()?;
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        listen = %listener.local_addr().unwrap_or(config.listen),
-        data_dir = %config.data_dir.display(),
-        "starting kiln"
-    );
+    let file = overrides
+        .config_file()
+        .map(|path| path.display().to_string());
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), config_file = ?file, "starting kiln");
     crate::server::run(config, listener, shutdown).await?;
     tracing::info!("kiln stopped");
     Ok(())

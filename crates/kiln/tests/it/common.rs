@@ -39,9 +39,11 @@ impl TestServer {
 
     /// A server on an existing data directory (for restart tests).
     pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config::default();
-        config.data_dir = data_dir.to_path_buf();
-        config.admin_token = Some(TOKEN.to_string());
+        let mut config = Config {
+            data_dir: data_dir.to_path_buf(),
+            admin_token: Some(TOKEN.to_string()),
+            ..Config::default()
+        };
         config.engine.workers = 2;
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -65,10 +67,10 @@ impl TestServer {
             task: Some(task),
         };
         for _ in 0..200 {
-            if let Ok(r) = server.client.get(server.url("/health/live")).send().await {
-                if r.status().is_success() {
-                    return server;
-                }
+            if let Ok(r) = server.client.get(server.url("/health/live")).send().await
+                && r.status().is_success()
+            {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

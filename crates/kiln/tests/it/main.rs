@@ -1,6 +1,8 @@
 //! Black-box tests: a real Kiln server on 127.0.0.1:0 with a real SQLite file, driven over
 //! HTTP with a real client. One integration binary, one module per area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 mod api;

@@ -63,11 +63,15 @@ export function Page(props: { title: string; items: string[] }) {
         response.text().await.expect("text"),
         r#"<h1 class="title">Kiln &amp; co</h1><ul><li>a</li><li>&lt;b&gt;</li></ul><br>"#
     );
-    // Errors point at the original TypeScript line (the throw is on line 17 of main.tsx).
+    // Errors point at the original TypeScript line (the throw is on line 16 of main.tsx).
     expect_error(server.get("/boom").await, 500, "SCRIPT_ERROR").await;
     let lines = server.wait_for_log("ts", "typed failure").await;
     let message = lines[0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("main.tsx:17"), "{message}");
+    assert!(message.contains("main.tsx:16:"), "{message}");
+    assert!(
+        !message.contains("kiln:prelude"),
+        "prelude frames leak into the log: {message}"
+    );
     server.stop().await;
 }
 
@@ -78,7 +82,7 @@ async fn bad_imports_and_syntax_errors_name_file_and_line() {
         (
             &[(
                 "main.ts",
-                "import x from 'lodash';\nexport function init() {}",
+                "import x from 'lodash';\nexport function init() { x(); }",
             )],
             "main.ts:1:",
         ),

@@ -1,0 +1,448 @@
+// Kiln prelude: HttpError, route registration and request dispatch.
+
+const HTTP_ERROR_CODES = {
+  __proto__: null,
+  400: "BAD_REQUEST",
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  405: "METHOD_NOT_ALLOWED",
+  409: "CONFLICT",
+  410: "GONE",
+  413: "PAYLOAD_TOO_LARGE",
+  422: "UNPROCESSABLE_ENTITY",
+  429: "TOO_MANY_REQUESTS",
+  500: "INTERNAL_ERROR",
+  501: "NOT_IMPLEMENTED",
+  502: "BAD_GATEWAY",
+  503: "SERVICE_UNAVAILABLE",
+  504: "GATEWAY_TIMEOUT",
+};
+
+const HTTP_STATUS_TEXT = {
+  __proto__: null,
+  400: "Bad Request",
+  401: "Unauthorized",
+  402: "Payment Required",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  406: "Not Acceptable",
+  408: "Request Timeout",
+  409: "Conflict",
+  410: "Gone",
+  411: "Length Required",
+  412: "Precondition Failed",
+  413: "Payload Too Large",
+  414: "URI Too Long",
+  415: "Unsupported Media Type",
+  416: "Range Not Satisfiable",
+  417: "Expectation Failed",
+  418: "I'm a teapot",
+  421: "Misdirected Request",
+  422: "Unprocessable Entity",
+  423: "Locked",
+  424: "Failed Dependency",
+  425: "Too Early",
+  426: "Upgrade Required",
+  428: "Precondition Required",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+  507: "Insufficient Storage",
+  508: "Loop Detected",
+  511: "Network Authentication Required",
+};
+
+/** HttpError statuses are integers in 400..=599; anything else is treated as 500. */
+function normalizeErrorStatus(status) {
+  return typeof status === "number" && NumberIsInteger(status) && status >= 400 && status <= 599 ? status : 500;
+}
+
+function defaultErrorCode(status) {
+  return HTTP_ERROR_CODES[status] ?? `HTTP_${status}`;
+}
+
+let isHttpError; // (v) => boolean
+let httpErrorStatus; // (err) => number
+let httpErrorCode; // (err) => string
+
+class HttpError extends ErrorCtor {
+  #status;
+  #code;
+
+  static {
+    isHttpError = (v) => isObjectLike(v) && #status in v;
+    httpErrorStatus = (e) => e.#status;
+    httpErrorCode = (e) => e.#code;
+  }
+
+  constructor(status, message = undefined, options = undefined) {
+    const st = normalizeErrorStatus(typeof status === "string" && status !== "" ? NumberCtor(status) : status);
+    if (options !== undefined && options !== null && !isObjectLike(options)) {
+      throw new TypeErrorCtor("HttpError: options must be an object");
+    }
+    const text = message === undefined || message === null ? HTTP_STATUS_TEXT[st] ?? `HTTP ${st}` : toDOMString(message);
+    if (options != null && options.cause !== undefined) super(text, { cause: options.cause });
+    else super(text);
+    this.#status = st;
+    const code = options != null ? options.code : undefined;
+    this.#code = code === undefined || code === null ? defaultErrorCode(st) : toDOMString(code);
+  }
+
+  get status() {
+    return this.#status;
+  }
+  get code() {
+    return this.#code;
+  }
+}
+defineValue(HttpError.prototype, "name", "HttpError");
+
+// ---------------------------------------------------------------------------
+// Registration
+
+const ROUTE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];
+const PARAM_NAME_RE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const LITERAL_SEGMENT_RE = /^[A-Za-z0-9\-._~!$&'()+,;=@%]+$/;
+const AUTH_ROLE_RE = /^role:[A-Za-z0-9_.\-]+$/;
+
+let initOpen = false;
+/** Registered routes: { method, path, shape, handler, optionsJson }. Index = route index. */
+let routeList = [];
+
+/** Validate a route path; returns its shape (parameter names erased) for duplicate detection. */
+function validateRoutePath(path) {
+  if (path.length === 0 || StringPrototypeCharCodeAt(path, 0) !== 0x2f) {
+    throw new TypeErrorCtor(`registerWebHandler: the path must start with "/" (got '${path}')`);
+  }
+  if (path === "/") return "/";
+  const names = [];
+  let shape = "";
+  let start = 1;
+  for (;;) {
+    let end = StringPrototypeIndexOf(path, "/", start);
+    const last = end === -1;
+    if (last) end = path.length;
+    const seg = StringPrototypeSlice(path, start, end);
+    if (seg === "") {
+      if (!last) throw new TypeErrorCtor(`registerWebHandler: the path '${path}' contains an empty segment`);
+      shape += "/"; // trailing slash
+      break;
+    }
+    if (seg === "*") {
+      if (!last) throw new TypeErrorCtor(`registerWebHandler: '*' may only be the last segment of the path (in '${path}')`);
+      shape += "/*";
+    } else if (StringPrototypeCharCodeAt(seg, 0) === 0x3a /* : */) {
+      const name = StringPrototypeSlice(seg, 1);
+      if (RegExpPrototypeExec(PARAM_NAME_RE, name) === null || name === "__proto__") {
+        throw new TypeErrorCtor(`registerWebHandler: invalid parameter name ':${name}' in '${path}' (use a JavaScript identifier)`);
+      }
+      if (ArrayPrototypeIncludes(names, name)) {
+        throw new TypeErrorCtor(`registerWebHandler: duplicate parameter ':${name}' in '${path}'`);
+      }
+      names[names.length] = name;
+      shape += "/:";
+    } else {
+      if (RegExpPrototypeExec(LITERAL_SEGMENT_RE, seg) === null) {
+        throw new TypeErrorCtor(
+          `registerWebHandler: invalid path segment '${seg}' in '${path}' (literal segments may use letters, digits, -._~!$&'()+,;=@ and %-escapes; ` +
+          "parameters are ':name', a final '*' matches the rest)");
+      }
+      shape += "/" + seg;
+    }
+    if (last) break;
+    start = end + 1;
+  }
+  return shape;
+}
+
+function normalizeRouteOptions(options) {
+  if (options === undefined || options === null) return "{}";
+  if (typeof options !== "object") throw new TypeErrorCtor("registerWebHandler: options must be an object");
+  const out = { __proto__: null };
+  const auth = options.auth;
+  if (auth !== undefined) {
+    if (typeof auth !== "string" ||
+        (auth !== "public" && auth !== "user" && auth !== "apiKey" && RegExpPrototypeExec(AUTH_ROLE_RE, auth) === null)) {
+      throw new TypeErrorCtor(`registerWebHandler: options.auth must be "public", "user", "apiKey" or "role:<name>"`);
+    }
+    out.auth = auth;
+  }
+  const summary = options.summary;
+  if (summary !== undefined) {
+    if (typeof summary !== "string") throw new TypeErrorCtor("registerWebHandler: options.summary must be a string");
+    out.summary = summary;
+  }
+  const description = options.description;
+  if (description !== undefined) {
+    if (typeof description !== "string") throw new TypeErrorCtor("registerWebHandler: options.description must be a string");
+    out.description = description;
+  }
+  const tags = options.tags;
+  if (tags !== undefined) {
+    if (!ArrayIsArray(tags)) throw new TypeErrorCtor("registerWebHandler: options.tags must be an array of strings");
+    const copy = [];
+    for (let i = 0; i < tags.length; i++) {
+      if (typeof tags[i] !== "string") throw new TypeErrorCtor("registerWebHandler: options.tags must be an array of strings");
+      copy[i] = tags[i];
+    }
+    out.tags = copy;
+  }
+  const schemaKeys = ["requestSchema", "responseSchema"];
+  for (let i = 0; i < schemaKeys.length; i++) {
+    const key = schemaKeys[i];
+    const schema = options[key];
+    if (schema === undefined) continue;
+    if (!(typeof schema === "boolean" || (typeof schema === "object" && schema !== null))) {
+      throw new TypeErrorCtor(`registerWebHandler: options.${key} must be a JSON Schema object`);
+    }
+    let json;
+    try {
+      json = JSONStringify(schema);
+    } catch (err) {
+      throw new TypeErrorCtor(`registerWebHandler: options.${key} must be JSON-serialisable (${describeError(err)})`);
+    }
+    out[key] = JSONParse(json);
+  }
+  return JSONStringify(out);
+}
+
+function registerWebHandler(method, path, handler, options = undefined) {
+  if (!initOpen) throw new ErrorCtor("registerWebHandler can only be called during init()");
+  if (typeof method !== "string") throw new TypeErrorCtor("registerWebHandler: the method must be a string");
+  const m = StringPrototypeToUpperCase(method);
+  if (!ArrayPrototypeIncludes(ROUTE_METHODS, m)) {
+    throw new TypeErrorCtor(`registerWebHandler: unsupported method '${method}' (expected one of ${ArrayPrototypeJoin(ROUTE_METHODS, ", ")})`);
+  }
+  if (typeof path !== "string") throw new TypeErrorCtor("registerWebHandler: the path must be a string");
+  const shape = validateRoutePath(path);
+  if (typeof handler !== "function") throw new TypeErrorCtor("registerWebHandler: the handler must be a function");
+  const optionsJson = normalizeRouteOptions(options);
+  for (let i = 0; i < routeList.length; i++) {
+    const r = routeList[i];
+    if (r.method === m && r.shape === shape) {
+      throw new ErrorCtor(`registerWebHandler: ${m} ${path} conflicts with the route ${r.method} ${r.path} registered earlier`);
+    }
+  }
+  routeList[routeList.length] = { __proto__: null, method: m, path, shape, handler, optionsJson };
+}
+
+internal.beginInit = function beginInit() {
+  initOpen = true;
+  routeList = [];
+};
+
+internal.endInit = function endInit() {
+  initOpen = false;
+};
+
+internal.routes = function routes() {
+  const out = [];
+  for (let i = 0; i < routeList.length; i++) {
+    const r = routeList[i];
+    out[i] = [r.method, r.path, r.optionsJson];
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------------------
+// Dispatch (the hot path: keep it allocation-light and independent of script-visible globals)
+
+const EMPTY_QUERY = ObjectFreeze({ __proto__: null });
+const EMPTY_PARAMS = ObjectFreeze({ __proto__: null });
+
+/** First value per key of the URL's query string, as a frozen null-prototype object. */
+function queryObject(url) {
+  const q = StringPrototypeIndexOf(url, "?");
+  if (q === -1) return EMPTY_QUERY;
+  let end = StringPrototypeIndexOf(url, "#", q);
+  if (end === -1) end = url.length;
+  if (end <= q + 1) return EMPTY_QUERY;
+  const list = parseFormUrlEncoded(StringPrototypeSlice(url, q + 1, end));
+  const obj = { __proto__: null };
+  for (let i = 0; i < list.length; i++) {
+    const name = list[i][0];
+    if (!(name in obj)) obj[name] = list[i][1];
+  }
+  return ObjectFreeze(obj);
+}
+
+function isOutOfMemory(err) {
+  if (InternalErrorPrototype === null || !ObjectPrototypeIsPrototypeOf(InternalErrorPrototype, err)) return false;
+  return descValue(ObjectGetOwnPropertyDescriptor(err, "message")) === "out of memory";
+}
+
+function ownMessage(err) {
+  const m = descValue(ObjectGetOwnPropertyDescriptor(err, "message"));
+  try {
+    return m === undefined ? "" : toDOMString(m);
+  } catch {
+    return "";
+  }
+}
+
+function failWith(id, err) {
+  if (isObjectLike(err)) {
+    if (isHttpError(err)) {
+      hostFail(id, httpErrorStatus(err), httpErrorCode(err), ownMessage(err), null);
+      return;
+    }
+    if (isResponse(err)) {
+      // `throw new Response(...)` is a common idiom for early exits: send it.
+      completeWithResponse(id, err);
+      return;
+    }
+    if (WeakSetPrototypeHas(clientBodyErrors, err)) {
+      hostFail(id, 400, "BAD_REQUEST", ownMessage(err), null);
+      return;
+    }
+    if (isOutOfMemory(err)) {
+      hostFail(id, 503, "SCRIPT_MEMORY_LIMIT", "The script exceeded its memory limit", describeError(err));
+      return;
+    }
+  }
+  hostFail(id, 500, "SCRIPT_ERROR", "The script failed while handling the request", describeError(err));
+}
+
+function wellFormed(s) {
+  return StringPrototypeIsWellFormed(s) ? s : StringPrototypeToWellFormed(s);
+}
+
+function completeWith(id, value) {
+  if (value === undefined) {
+    hostComplete(id, 204, [], null);
+    return;
+  }
+  if (typeof value === "string") {
+    hostComplete(id, 200, ["content-type", "text/plain;charset=UTF-8"], wellFormed(value));
+    return;
+  }
+  if (isObjectLike(value)) {
+    if (isResponse(value)) {
+      completeWithResponse(id, value);
+      return;
+    }
+    if (isHtml(value)) {
+      hostComplete(id, 200, ["content-type", "text/html;charset=UTF-8"], wellFormed(htmlMarkup(value)));
+      return;
+    }
+    const bytes = bufferSourceBytes(value);
+    if (bytes !== null) {
+      hostComplete(id, 200, ["content-type", "application/octet-stream"], TypedArrayPrototypeSlice(bytes));
+      return;
+    }
+  }
+  let json;
+  try {
+    json = JSONStringify(value);
+  } catch (err) {
+    if (isObjectLike(err) && isOutOfMemory(err)) {
+      failWith(id, err);
+      return;
+    }
+    hostFail(id, 500, "SCRIPT_ERROR", "The handler's return value could not be serialised as JSON", describeError(err));
+    return;
+  }
+  if (json === undefined) {
+    hostFail(id, 500, "SCRIPT_ERROR", "The handler's return value could not be serialised as JSON",
+      `JSON.stringify produced nothing for a value of type ${typeof value}`);
+    return;
+  }
+  hostComplete(id, 200, ["content-type", "application/json"], json);
+}
+
+/** completeWith, falling back to a 500 if converting or handing over the result throws. */
+function safeComplete(id, value) {
+  try {
+    completeWith(id, value);
+  } catch (err) {
+    try {
+      hostFail(id, 500, "SCRIPT_ERROR", "The script failed while handling the request", describeError(err));
+    } catch {
+      // the host refused both: nothing more can be done from here
+    }
+  }
+}
+
+function safeFail(id, err) {
+  try {
+    failWith(id, err);
+  } catch (err2) {
+    try {
+      hostFail(id, 500, "SCRIPT_ERROR", "The script failed while handling the request", describeError(err2));
+    } catch {
+      // the host refused both: nothing more can be done from here
+    }
+  }
+}
+
+async function settleAsync(id, promise) {
+  let value;
+  try {
+    value = await promise;
+  } catch (err) {
+    safeFail(id, err);
+    return;
+  }
+  safeComplete(id, value);
+}
+
+/**
+ * Run the handler of route `routeIndex` for invocation `id`. Exactly one of
+ * host.complete / host.fail is called for `id`, synchronously for synchronous handlers,
+ * from a microtask for asynchronous ones.
+ */
+internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body, params, requestId, env) {
+  const route = routeList[routeIndex];
+  if (route === undefined) {
+    hostFail(id, 500, "INTERNAL_ERROR", "No handler is registered for this route", `unknown route index ${routeIndex}`);
+    return;
+  }
+  let result;
+  try {
+    const handler = route.handler;
+    const request = createIncomingRequest(method, url, headers, body);
+    const ctx = ObjectFreeze({
+      params: isObjectLike(params) ? ObjectFreeze(params) : EMPTY_PARAMS,
+      query: queryObject(url),
+      requestId,
+      env,
+    });
+    result = handler(request, ctx);
+  } catch (err) {
+    safeFail(id, err);
+    return;
+  }
+  if (isObjectLike(result)) {
+    if (isNativePromise(result)) {
+      settleAsync(id, result);
+      return;
+    }
+    if (!isResponse(result) && !isHtml(result)) {
+      let then;
+      try {
+        then = result.then;
+      } catch (err) {
+        safeFail(id, err);
+        return;
+      }
+      if (typeof then === "function") {
+        settleAsync(id, result);
+        return;
+      }
+    }
+  }
+  safeComplete(id, result);
+};
+
+internal.reportException = reportException;
+
+defineGlobal("HttpError", HttpError);
+defineGlobal("registerWebHandler", registerWebHandler);
