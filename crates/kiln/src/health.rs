@@ -43,6 +43,7 @@ pub async fn details(State(state): State<Arc<AppState>>) -> Response {
         "scripts": table.scripts().count(),
         "routes": table.routes().len(),
         "workers": state.scripts.engine().worker_count(),
+        "workers_replaced": state.scripts.engine().workers_replaced(),
         "script_log_lines_dropped": state.log_pipeline.dropped(),
     });
     let status = if database.is_ok() {

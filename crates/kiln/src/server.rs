@@ -102,6 +102,7 @@ pub async fn run(
         Engine::start(
             EngineConfig {
                 workers: config.engine.workers,
+                stuck_after: config.watchdog_after(),
             },
             log_pipeline.clone(),
         )

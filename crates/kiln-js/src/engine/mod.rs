@@ -8,15 +8,17 @@
 
 mod host;
 mod isolate;
+mod watchdog;
 mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
 
 pub use isolate::StartError;
@@ -26,16 +28,36 @@ use crate::invocation::{HttpRequest, HttpResponse, InvokeError, LogSink, ScriptL
 use crate::limits::{Limits, WORKER_THREAD_STACK_BYTES};
 use crate::script::ScriptVersion;
 use isolate::Isolate;
+use watchdog::Heartbeat;
 use worker::{Invocation, Worker, WorkerMsg};
 
 /// Extra time past a script's wall-clock budget before the server stops waiting for a worker.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(2);
+
+/// Longest time shutdown waits for worker threads to finish their current turn.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
+
+/// Default time a worker may spend inside one turn before the watchdog replaces it. Far above
+/// every default budget (a request turn stops after 50 ms of CPU, `init()` after 1 s).
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Number of worker threads (0 = one per available core).
     pub workers: usize,
+    /// A worker inside one turn for longer than this is replaced by the watchdog. Must exceed
+    /// the largest CPU budget configured for any script.
+    pub stuck_after: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 0,
+            stuck_after: DEFAULT_STUCK_AFTER,
+        }
+    }
 }
 
 /// Why a deploy was rejected before anything was committed.
@@ -52,11 +74,64 @@ pub enum PrepareError {
     Internal(String),
 }
 
+/// One worker slot: the channel to its thread and the thread's heartbeat.
+struct WorkerHandle {
+    tx: mpsc::UnboundedSender<WorkerMsg>,
+    heartbeat: Arc<Heartbeat>,
+}
+
+/// The worker slots, replaceable one by one (by the watchdog) without stopping the others.
+struct Pool {
+    slots: ArcSwap<Vec<Arc<WorkerHandle>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    sink: Arc<dyn LogSink>,
+}
+
+impl Pool {
+    fn spawn(&self, index: usize) -> std::io::Result<Arc<WorkerHandle>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let heartbeat = Arc::new(Heartbeat::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let sink = self.sink.clone();
+        let beat = heartbeat.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("kiln-js-{index}"))
+            .stack_size(WORKER_THREAD_STACK_BYTES)
+            .spawn(move || runtime.block_on(Worker::new(index, sink, beat).run(rx)))?;
+        if let Ok(mut threads) = self.threads.lock() {
+            threads.push(thread);
+        }
+        Ok(Arc::new(WorkerHandle { tx, heartbeat }))
+    }
+
+    /// Puts a fresh worker in slot `index`; the old thread is abandoned (it exits if it ever
+    /// returns, because its channel closes when the old handle is dropped).
+    fn replace(&self, index: usize) -> bool {
+        match self.spawn(index) {
+            Ok(fresh) => {
+                let mut slots: Vec<Arc<WorkerHandle>> = self.slots.load().iter().cloned().collect();
+                if let Some(slot) = slots.get_mut(index) {
+                    *slot = fresh;
+                }
+                self.slots.store(Arc::new(slots));
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, worker = index, "could not start a replacement worker");
+                false
+            }
+        }
+    }
+}
+
 /// The pool of JavaScript workers.
 pub struct Engine {
-    workers: Vec<mpsc::UnboundedSender<WorkerMsg>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pool: Arc<Pool>,
     next: AtomicUsize,
+    replaced: Arc<AtomicU64>,
+    watchdog: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 /// A sink that drops everything (validation runs `init()` once more than needed; its log
@@ -68,38 +143,62 @@ impl LogSink for DiscardLogs {
 }
 
 impl Engine {
-    /// Starts the worker threads.
+    /// Starts the worker threads and the watchdog.
     pub fn start(config: EngineConfig, sink: Arc<dyn LogSink>) -> std::io::Result<Engine> {
         let count = if config.workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
             config.workers
         };
-        let mut workers = Vec::with_capacity(count);
-        let mut threads = Vec::with_capacity(count);
+        let pool = Arc::new(Pool {
+            slots: ArcSwap::from_pointee(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            sink,
+        });
+        let mut slots = Vec::with_capacity(count);
         for index in 0..count {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let sink = sink.clone();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()?;
-            let thread = std::thread::Builder::new()
-                .name(format!("kiln-js-{index}"))
-                .stack_size(WORKER_THREAD_STACK_BYTES)
-                .spawn(move || runtime.block_on(Worker::new(index, sink).run(rx)))?;
-            workers.push(tx);
-            threads.push(thread);
+            slots.push(pool.spawn(index)?);
         }
+        pool.slots.store(Arc::new(slots));
+        let replaced = Arc::new(AtomicU64::new(0));
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+        let watchdog = {
+            let pool = pool.clone();
+            let replaced = replaced.clone();
+            std::thread::Builder::new()
+                .name("kiln-js-watchdog".into())
+                .spawn(move || {
+                    watchdog::run(
+                        stop_rx,
+                        config.stuck_after,
+                        || {
+                            pool.slots
+                                .load()
+                                .iter()
+                                .map(|w| w.heartbeat.clone())
+                                .collect()
+                        },
+                        |index| pool.replace(index),
+                        &replaced,
+                    )
+                })?
+        };
         Ok(Engine {
-            workers,
-            threads: Mutex::new(threads),
+            pool,
             next: AtomicUsize::new(0),
+            replaced,
+            watchdog: Some((stop_tx, watchdog)),
         })
     }
 
     /// Number of worker threads.
     pub fn worker_count(&self) -> usize {
-        self.workers.len()
+        self.pool.slots.load().len()
+    }
+
+    /// Workers the watchdog has replaced since start.
+    pub fn workers_replaced(&self) -> u64 {
+        self.replaced.load(Ordering::Relaxed)
     }
 
     /// Validates a deploy: builds the bundle, evaluates it and runs `init()` in a fresh
@@ -145,11 +244,16 @@ impl Engine {
             request_id: Arc::from(request_id),
             reply,
         };
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len().max(1);
-        let worker = self.workers.get(index).ok_or(InvokeError::Unavailable)?;
-        worker
-            .send(WorkerMsg::Invoke(Box::new(invocation)))
-            .map_err(|_| InvokeError::Unavailable)?;
+        let index = {
+            let slots = self.pool.slots.load();
+            let index = self.next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
+            let worker = slots.get(index).ok_or(InvokeError::Unavailable)?;
+            worker
+                .tx
+                .send(WorkerMsg::Invoke(Box::new(invocation)))
+                .map_err(|_| InvokeError::Unavailable)?;
+            index
+        };
         let wait = script.limits.wall + WATCHDOG_GRACE;
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(result)) => result,
@@ -170,27 +274,40 @@ impl Engine {
 
     /// Starts `script`'s isolate on every worker now.
     pub fn warm(&self, script: &Arc<ScriptVersion>) {
-        for worker in &self.workers {
-            let _ = worker.send(WorkerMsg::Warm(script.clone()));
+        for worker in self.pool.slots.load().iter() {
+            let _ = worker.tx.send(WorkerMsg::Warm(script.clone()));
         }
     }
 
     /// Tells every worker that `script` is no longer routed: its isolates go once idle.
     pub fn retire(&self, script: &ScriptVersion) {
-        for worker in &self.workers {
-            let _ = worker.send(WorkerMsg::Retire(script.id));
+        for worker in self.pool.slots.load().iter() {
+            let _ = worker.tx.send(WorkerMsg::Retire(script.id));
         }
     }
 
-    /// Stops the workers (in-flight invocations are answered `Unavailable`) and joins them.
+    /// Stops the watchdog and the workers (in-flight invocations are answered `Unavailable`)
+    /// and joins them. Replaced (stuck) workers are not waited for.
     pub fn shutdown(&mut self) {
-        self.workers.clear();
-        let threads = match self.threads.lock() {
+        if let Some((stop, thread)) = self.watchdog.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        drop(self.pool.slots.swap(Arc::new(Vec::new())));
+        let threads = match self.pool.threads.lock() {
             Ok(mut threads) => std::mem::take(&mut *threads),
             Err(_) => return,
         };
+        // Workers exit after their current turn. A worker the watchdog replaced may still be
+        // stuck: wait a bounded time for it, then leave it behind rather than hang shutdown.
+        let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
         for thread in threads {
-            let _ = thread.join();
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::host::TimerOp;
 use super::isolate::{Isolate, StartError, TurnError, TurnOutcome};
+use super::watchdog::Heartbeat;
 use crate::invocation::{
     HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog, now_ms,
 };
@@ -75,6 +76,7 @@ struct Timer {
 
 pub(crate) struct Worker {
     index: usize,
+    heartbeat: Arc<Heartbeat>,
     sink: Arc<dyn LogSink>,
     slots: HashMap<u64, Slot>,
     /// Script version id → key of the isolate serving it now.
@@ -91,9 +93,10 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(index: usize, sink: Arc<dyn LogSink>) -> Self {
+    pub fn new(index: usize, sink: Arc<dyn LogSink>, heartbeat: Arc<Heartbeat>) -> Self {
         Worker {
             index,
+            heartbeat,
             sink,
             slots: HashMap::new(),
             current: HashMap::new(),
@@ -137,7 +140,10 @@ impl Worker {
     /// Runs `f`; if it panics (a bug in Kiln or QuickJS bindings), every isolate of this worker
     /// is suspect: drop them all and fail their invocations instead of losing the thread.
     fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
-        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+        self.heartbeat.enter();
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(self)));
+        self.heartbeat.leave();
+        if outcome.is_err() {
             tracing::error!(
                 worker = self.index,
                 "a worker turn panicked; dropping this worker's isolates"

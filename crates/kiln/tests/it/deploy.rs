@@ -227,3 +227,44 @@ async fn raw_single_file_deploys_and_bad_bodies() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_versions_never_drops_or_mixes_in_flight_requests() {
+    let server = TestServer::start().await;
+    let slow = |tag: &str| {
+        format!(
+            r#"const tag = "{tag}";
+            export function init() {{
+              registerWebHandler("GET", "/slow", async () => {{
+                const before = tag;
+                await new Promise((r) => setTimeout(r, 400));
+                return {{ before, after: tag }};
+              }});
+            }}"#
+        )
+    };
+    server.deploy_js("switch", &slow("v1")).await;
+    // Start requests on v1, deploy v2 while they wait, then roll back while v2's wait.
+    let first = tokio::spawn({
+        let client = server.client.clone();
+        let url = server.url("/slow");
+        async move {
+            let mut all = Vec::new();
+            for _ in 0..4 {
+                all.push(client.get(&url).send());
+            }
+            futures::future::join_all(all).await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    server.deploy_js("switch", &slow("v2")).await;
+    let after_deploy = server.get_json("/slow").await;
+    assert_eq!(after_deploy, json!({"before": "v2", "after": "v2"}));
+    for response in first.await.expect("join") {
+        let response = response.expect("response");
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body, json!({"before": "v1", "after": "v1"}));
+    }
+    server.stop().await;
+}

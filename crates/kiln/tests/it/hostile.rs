@@ -146,3 +146,64 @@ async fn a_script_that_rewrites_globals_only_hurts_itself() {
     assert_eq!(server.get_text("/ok").await, "ok");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_replaces_a_worker_stuck_in_one_turn() {
+    // A long turn under a generous CPU budget stands in for native code QuickJS's interrupt
+    // handler cannot reach; the watchdog threshold is set far below it.
+    let server = TestServer::start_with(|c| {
+        c.engine.workers = 1;
+        c.engine.watchdog_ms = 300;
+        let mut overrides = kiln::config::ScriptConfig::default();
+        overrides.limits.cpu_ms = Some(60_000);
+        c.scripts.insert("stuck".into(), overrides);
+    })
+    .await;
+    server.deploy_js("normal", NORMAL).await;
+    server
+        .deploy_js(
+            "stuck",
+            r#"export function init() {
+              registerWebHandler("GET", "/stuck", () => {
+                const end = Date.now() + 4000;
+                while (Date.now() < end) {}
+                return "finally";
+              });
+            }"#,
+        )
+        .await;
+    let stuck = tokio::spawn({
+        let client = server.client.clone();
+        let url = server.url("/stuck");
+        async move {
+            client
+                .get(&url)
+                .send()
+                .await
+                .expect("stuck request")
+                .text()
+                .await
+                .expect("text")
+        }
+    });
+    let mut replaced = 0;
+    for _ in 0..200 {
+        replaced = server.get_json("/health").await["workers_replaced"]
+            .as_u64()
+            .unwrap_or(0);
+        if replaced > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(replaced, 1, "the watchdog did not replace the stuck worker");
+    // The replacement serves new requests while the old worker is still busy.
+    assert_eq!(server.get_text("/ok").await, "ok");
+    assert!(
+        !stuck.is_finished(),
+        "the stuck turn finished before the replacement answered"
+    );
+    // The abandoned worker still answers what it was doing when it comes back.
+    assert_eq!(stuck.await.expect("join"), "finally");
+    server.stop().await;
+}
