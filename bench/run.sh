@@ -110,20 +110,21 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")
 KILN_PID=
 BASELINE_PID=
+WRK_PID=
 
 cleanup() {
     local pid
-    for pid in $KILN_PID $BASELINE_PID; do
+    for pid in $WRK_PID $KILN_PID $BASELINE_PID; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in $KILN_PID $BASELINE_PID; do
+    for pid in $WRK_PID $KILN_PID $BASELINE_PID; do
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'note interrupted; exit 130' INT
+trap 'note terminated; exit 143' TERM
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -186,6 +187,13 @@ if [ "$ONLY_BASELINE" = 0 ]; then
     done
 fi
 
+rss_of() { # rss_of PID -> "VmRSS VmHWM" in MiB
+    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%.1f %.1f\n", r / 1024, h / 1024 }' \
+        "/proc/$1/status" 2>/dev/null || echo "? ?"
+}
+kiln_idle_rss='–'
+[ "$ONLY_BASELINE" = 1 ] || read -r kiln_idle_rss _ <<<"$(rss_of "$KILN_PID")"
+
 port_free "$BASELINE_PORT" || die "something already listens on 127.0.0.1:$BASELINE_PORT (set BASELINE_PORT)"
 note "starting the axum baseline on $BASELINE_URL (pinned to CPU $SERVER_CPU)"
 taskset -c "$SERVER_CPU" "$BASELINE_BIN" "127.0.0.1:$BASELINE_PORT" >"$WORK/baseline.log" 2>&1 &
@@ -242,11 +250,16 @@ run_wrk() {
     local script=()
     [ "$case" = json ] && script=(-s "$BENCH_DIR/wrk/echo.lua")
     alive "$(pid_of "$server")" || die "$server is no longer running (log: see above)"
+    # In the background + wait, so a signal to this script is handled at once (trap below).
     taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${secs}s" --latency "${script[@]}" "$url" \
-        >"$out" 2>&1 || {
+        >"$out" 2>&1 &
+    WRK_PID=$!
+    if ! wait "$WRK_PID"; then
+        WRK_PID=
         cat "$out" >&2
         die "wrk failed against $server ($url)"
-    }
+    fi
+    WRK_PID=
 }
 
 # parse_wrk FILE -> "rps p50_ms p99_ms non2xx errors"
@@ -272,6 +285,17 @@ parse_wrk() {
         }
     ' "$1"
 }
+
+# How busy the machine is before measuring (servers idle): the share of all CPUs' time spent
+# not idle over one second. The load average would still include our own build.
+cpu_sample() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6 }' /proc/stat; }
+read -r t0 i0 <<<"$(cpu_sample)"
+sleep 1
+read -r t1 i1 <<<"$(cpu_sample)"
+BUSY=$(awk -v dt=$((t1 - t0)) -v di=$((i1 - i0)) 'BEGIN { printf "%.0f", (dt > 0 ? 100 * (dt - di) / dt : 0) }')
+if [ "$BUSY" -ge 10 ]; then
+    note "warning: the machine is ${BUSY}% busy before the run; other work will skew the results"
+fi
 
 mkdir -p "$WORK/wrk"
 total=$((${#CASES[@]} * ${#SERVERS[@]} * (RUNS * DURATION + WARMUP)))
@@ -309,10 +333,6 @@ median() {
     cat "$WORK/wrk/$2.$1".*.result | sort -n -k1,1 | awk -v n="$RUNS" 'NR == int((n + 1) / 2)'
 }
 
-rss_of() { # rss_of PID -> "VmRSS VmHWM" in MiB
-    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { printf "%.1f %.1f\n", r / 1024, h / 1024 }' \
-        "/proc/$1/status" 2>/dev/null || echo "? ?"
-}
 read -r axum_rss axum_hwm <<<"$(rss_of "$BASELINE_PID")"
 kiln_rss='–' kiln_hwm='–'
 [ "$ONLY_BASELINE" = 1 ] || read -r kiln_rss kiln_hwm <<<"$(rss_of "$KILN_PID")"
@@ -349,7 +369,7 @@ TABLE=$WORK/table.md
     if [ "$ONLY_BASELINE" = 1 ]; then
         echo "RSS after the runs: axum $axum_rss MiB (peak $axum_hwm MiB)."
     else
-        echo "RSS after the runs: axum $axum_rss MiB (peak $axum_hwm MiB), kiln $kiln_rss MiB (peak $kiln_hwm MiB; 3 scripts deployed, 1 JS worker)."
+        echo "RSS after the runs: axum $axum_rss MiB (peak $axum_hwm MiB), kiln $kiln_rss MiB (peak $kiln_hwm MiB; $kiln_idle_rss MiB idle after deploying the 3 scripts; 1 JS worker)."
     fi
 } >"$TABLE"
 
@@ -376,7 +396,8 @@ if [ "$RECORD" = 1 ]; then
         echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — $cpus CPUs, ${cpu_model:-unknown CPU}, kernel $(uname -r)"
         echo
         echo "Commit $commit. Servers pinned to CPU $SERVER_CPU, \`wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency\`" \
-            "pinned to CPU $CLIENT_CPU, ${WARMUP} s warm-up, median of $RUNS runs (latencies of the median run)."
+            "pinned to CPU $CLIENT_CPU, ${WARMUP} s warm-up, median of $RUNS runs (latencies of the median run)." \
+            "CPU busy before the run: ${BUSY}%."
         echo
         cat "$TABLE"
     } >>"$RESULTS"

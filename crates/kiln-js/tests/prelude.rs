@@ -265,7 +265,7 @@ fn build_host<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<Object<'j
                   body: Value<'js>|
                   -> rquickjs::Result<()> {
                 assert!(
-                    headers.len() % 2 == 0,
+                    headers.len().is_multiple_of(2),
                     "headers must be a flat list of pairs"
                 );
                 let headers: Vec<(String, String)> = headers
@@ -388,7 +388,20 @@ impl Harness {
     }
 
     fn with_memory_limit(limit: Option<usize>) -> Harness {
+        Self::build(limit, false)
+    }
+
+    /// The prelude in the second context of a runtime (quickjs-ng only gives the first
+    /// context of a runtime a native DOMException).
+    fn in_second_context() -> Harness {
+        Self::build(None, true)
+    }
+
+    fn build(limit: Option<usize>, second_context: bool) -> Harness {
         let rt = Runtime::new().unwrap();
+        if second_context {
+            drop(Context::full(&rt).unwrap());
+        }
         let ctx = Context::full(&rt).unwrap();
         let state: Shared = Rc::default();
         let internal = ctx.with(|ctx| {
@@ -1589,7 +1602,8 @@ const APP: &str = r#"
       method: req.method, url: req.url, ct: req.headers.get("content-type"),
       accept: req.headers.get("accept"), body, params: ctx.params, query: ctx.query,
       requestId: ctx.requestId, env: ctx.env.GREETING, frozen: Object.isFrozen(ctx) && Object.isFrozen(ctx.params),
-      queryProto: Object.getPrototypeOf(ctx.query),
+      queryProto: Object.getPrototypeOf(ctx.query), keys: Object.keys(ctx), spread: { ...ctx }.query.y,
+      sameQuery: ctx.query === ctx.query,
     };
   });
   registerWebHandler("GET", "/bad-status", () => { throw new HttpError(200, "not an error status"); });  // 12
@@ -1724,7 +1738,8 @@ fn dispatch_request_and_context() {
             "method": "POST", "url": "http://localhost/echo/42?x=1&x=2&y=%C3%A9&z", "ct": "application/json",
             "accept": "a, b", "body": {"hello": "world"}, "params": {"id": "42"},
             "query": {"x": "1", "y": "é", "z": ""}, "requestId": "req-1", "env": "hello", "frozen": true,
-            "queryProto": null,
+            "queryProto": null, "keys": ["params", "query", "requestId", "env"], "spread": "é",
+            "sameQuery": true,
         })
     );
 
@@ -1740,8 +1755,12 @@ fn dispatch_request_and_context() {
     let (status, code, message, detail) = o.fail_parts();
     assert_eq!((status, code.as_str(), detail), (400, "BAD_REQUEST", None));
     assert!(
-        message.starts_with("The request body is not valid JSON"),
+        message.starts_with("The request body is not valid JSON: "),
         "{message}"
+    );
+    assert!(
+        !message.contains('\n'),
+        "no stack in a client-facing message: {message}"
     );
 }
 
@@ -1875,6 +1894,9 @@ fn dispatch_survives_tampered_globals() {
         registerWebHandler("GET", "/headers", (req) => new R(req.headers.get("x-in")));                 // 6
         registerWebHandler("GET", "/html", () => h("p", null, "x"));                                     // 7
         registerWebHandler("GET", "/none", () => {});                                                    // 8
+        registerWebHandler("POST", "/bytes", async (req) => new R(await req.bytes()));                    // 9
+        registerWebHandler("POST", "/parse", async (req) => (await req.json()).v);                       // 10
+        registerWebHandler("GET", "/log", () => { console.group("g"); console.log({ a: [1] }, new Error("logged")); console.groupEnd(); return "logged"; });  // 11
         "#,
     );
     // A script rewriting builtins after init (as a handler or module code might).
@@ -1883,6 +1905,11 @@ fn dispatch_survives_tampered_globals() {
         const boom = () => { throw new Error("tampered builtin called"); };
         Object.defineProperty(Object.prototype, "text", { set: boom, configurable: true });
         Object.defineProperty(Object.prototype, "used", { set: boom, configurable: true });
+        for (const C of [Array, Uint8Array, ArrayBuffer, Object]) {
+          Object.defineProperty(C.prototype, "constructor", { get: boom, configurable: true });
+        }
+        String.prototype[Symbol.split] = boom;
+        String.prototype[Symbol.replace] = boom;
         JSON.stringify = boom;
         JSON.parse = boom;
         Array.prototype.push = boom;
@@ -1974,6 +2001,41 @@ fn dispatch_survives_tampered_globals() {
         "<p>x</p>"
     );
     assert_eq!(h.dispatch(8, "GET", "http://localhost/none").status(), 204);
+    let o = h.dispatch_full(
+        9,
+        "POST",
+        "http://localhost/bytes",
+        &[],
+        Some(&[1, 2, 3]),
+        &[],
+    );
+    assert!(
+        matches!(o, Outcome::Complete { body: Body::Bytes(ref b), .. } if b == &[1, 2, 3]),
+        "{o:?}"
+    );
+    let o = h.dispatch_full(
+        10,
+        "POST",
+        "http://localhost/parse",
+        &[],
+        Some(br#"{"v":[true]}"#),
+        &[],
+    );
+    assert_eq!(o.text(), "[true]");
+    h.take_logs();
+    assert_eq!(
+        h.dispatch(11, "GET", "http://localhost/log").text(),
+        "logged"
+    );
+    let (level, line) = h.last_log();
+    assert_eq!(level, "info");
+    assert!(
+        line.starts_with("  { a: [ 1 ] } Error: logged\n      at"),
+        "{line}"
+    );
+    // The builtins really were replaced (the script sees its own changes).
+    assert!(h.eval("JSON.stringify({})").is_err());
+    assert!(h.eval("[].push(1)").is_err());
 }
 
 #[test]
@@ -1992,5 +2054,103 @@ fn dispatch_is_exactly_once_for_async_failures_and_results() {
         ids.len(),
         st.outcomes.len(),
         "each invocation completes exactly once"
+    );
+}
+
+#[test]
+fn harness_reports_js_failures() {
+    let h = Harness::new();
+    assert!(
+        h.eval("assertEq(1, 2)")
+            .unwrap_err()
+            .contains("assertEq failed")
+    );
+    assert!(h.eval("assertThrows(() => 1)").is_err());
+    assert!(
+        h.eval("assertThrows(() => { throw new TypeError('x'); }, 'RangeError')")
+            .is_err()
+    );
+    h.check("assertThrows(() => { throw new TypeError('x'); }, 'TypeError', 'x')");
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        h.check_async("await Promise.resolve(); assert(false, 'async failure seen')");
+    }));
+    assert!(
+        failed.is_err(),
+        "check_async must fail when the async body rejects"
+    );
+}
+
+#[test]
+fn dispatch_survives_a_throwing_promise_constructor_getter() {
+    // `await p` reads p.constructor; a throwing getter there must not lose the response.
+    let h = Harness::new();
+    h.init(
+        r#"
+        registerWebHandler("GET", "/async", async () => ({ x: 1 }));
+        registerWebHandler("GET", "/reject", async () => { throw new HttpError(418, "teapot"); });
+        "#,
+    );
+    h.check(
+        r#"
+        const boom = () => { throw new Error("tampered"); };
+        Object.defineProperty(Promise.prototype, "constructor", { get: boom, configurable: true });
+        Promise.prototype.then = boom;
+        "#,
+    );
+    assert_eq!(
+        h.dispatch(0, "GET", "http://localhost/async").text(),
+        r#"{"x":1}"#
+    );
+    assert_eq!(
+        h.dispatch(1, "GET", "http://localhost/reject")
+            .fail_parts()
+            .0,
+        418
+    );
+}
+
+#[test]
+fn works_in_a_second_context_of_the_same_runtime() {
+    let h = Harness::in_second_context();
+    h.check(
+        r#"
+        assertEq(btoa("hello"), "aGVsbG8=");
+        const e = assertThrows(() => atob("a"), "InvalidCharacterError");
+        assert(e instanceof DOMException && e instanceof Error && e.code === 5);
+        const d = new DOMException("m", "AbortError");
+        assertEq([d.name, d.message, d.code, DOMException.ABORT_ERR, String(d)], ["AbortError", "m", 20, 20, "AbortError: m"]);
+        assertEq(Object.prototype.toString.call(d), "[object DOMException]");
+        assertThrows(() => structuredClone(() => 1), "DataCloneError");
+        const d2 = structuredClone(new DOMException("x", "DataCloneError"));
+        assertEq([d2.name, d2.message, d2.code], ["DataCloneError", "x", 25]);
+        const ac = new AbortController();
+        ac.abort();
+        assertEq(ac.signal.reason.name, "AbortError");
+        "#,
+    );
+}
+
+#[test]
+fn base64_matches_the_forgiving_algorithm() {
+    let h = Harness::new();
+    h.check(
+        r#"
+        const all = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join("");
+        assertEq(atob(btoa(all)), all);
+        for (const [input, output] of [["", ""], ["YQ", "a"], ["YR==", "a"], ["YWI=", "ab"], ["YWJj", "abc"],
+                                       ["\tY W\nJ\fj\r", "abc"], ["YWJjZA", "abcd"]]) {
+          assertEq(atob(input), output, input);
+        }
+        for (const bad of ["a", "YQ=", "Y===", "YQ==YQ==", "Y!==", "YWJj=", "€", "=YWJ", "YQ===", undefined]) {
+          assertThrows(() => atob(bad), "InvalidCharacterError", undefined);
+        }
+        assertEq(atob(null), "\x9e\xe9e");
+        assertEq(btoa(""), "");
+        assertEq(btoa(123), "MTIz");
+        assertThrows(() => btoa("\u0100"), "InvalidCharacterError");
+        assertThrows(() => atob(), "TypeError");
+        const big = "x".repeat(100000);
+        assertEq(atob(btoa(big)), big);
+        "#,
     );
 }

@@ -27,21 +27,17 @@ const uncurryThis = FunctionPrototypeBind.bind(FunctionPrototypeCall);
 const FunctionPrototypeToString = uncurryThis(FunctionPrototype.toString);
 
 const ReflectApply = Reflect.apply;
-const ReflectConstruct = Reflect.construct;
 const ReflectOwnKeys = Reflect.ownKeys;
 const ReflectGetPrototypeOf = Reflect.getPrototypeOf;
 
 const ObjectCtor = Object;
 const ObjectPrototype = Object.prototype;
-const ObjectCreate = Object.create;
 const ObjectDefineProperty = Object.defineProperty;
 const ObjectFreeze = Object.freeze;
-const ObjectIsFrozen = Object.isFrozen;
 const ObjectKeys = Object.keys;
 const ObjectGetPrototypeOf = Object.getPrototypeOf;
 const ObjectSetPrototypeOf = Object.setPrototypeOf;
 const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
-const ObjectGetOwnPropertyNames = Object.getOwnPropertyNames;
 const ObjectGetOwnPropertySymbols = Object.getOwnPropertySymbols;
 const ObjectIs = Object.is;
 const ObjectHasOwn = Object.hasOwn;
@@ -53,8 +49,6 @@ const ArrayCtor = Array;
 const ArrayIsArray = Array.isArray;
 const ArrayPrototype = Array.prototype;
 const ArrayPrototypeJoin = uncurryThis(ArrayPrototype.join);
-const ArrayPrototypeSlice = uncurryThis(ArrayPrototype.slice);
-const ArrayPrototypeSplice = uncurryThis(ArrayPrototype.splice);
 const ArrayPrototypeSort = uncurryThis(ArrayPrototype.sort);
 const ArrayPrototypeIndexOf = uncurryThis(ArrayPrototype.indexOf);
 const ArrayPrototypeIncludes = uncurryThis(ArrayPrototype.includes);
@@ -63,21 +57,17 @@ const IteratorPrototype = ObjectGetPrototypeOf(ArrayIteratorPrototype);
 
 const StringCtor = String;
 const StringFromCharCode = String.fromCharCode;
-const StringFromCodePoint = String.fromCodePoint;
 const StringPrototype = String.prototype;
 const StringPrototypeCharCodeAt = uncurryThis(StringPrototype.charCodeAt);
 const StringPrototypeCodePointAt = uncurryThis(StringPrototype.codePointAt);
 const StringPrototypeSlice = uncurryThis(StringPrototype.slice);
 const StringPrototypeIndexOf = uncurryThis(StringPrototype.indexOf);
-const StringPrototypeLastIndexOf = uncurryThis(StringPrototype.lastIndexOf);
 const StringPrototypeIncludes = uncurryThis(StringPrototype.includes);
 const StringPrototypeStartsWith = uncurryThis(StringPrototype.startsWith);
-const StringPrototypeEndsWith = uncurryThis(StringPrototype.endsWith);
 const StringPrototypeToLowerCase = uncurryThis(StringPrototype.toLowerCase);
 const StringPrototypeToUpperCase = uncurryThis(StringPrototype.toUpperCase);
 const StringPrototypeRepeat = uncurryThis(StringPrototype.repeat);
 const StringPrototypePadStart = uncurryThis(StringPrototype.padStart);
-const StringPrototypeSplit = uncurryThis(StringPrototype.split);
 const StringPrototypeIsWellFormed = uncurryThis(StringPrototype.isWellFormed);
 const StringPrototypeToWellFormed = uncurryThis(StringPrototype.toWellFormed);
 const StringPrototypeValueOf = uncurryThis(StringPrototype.valueOf);
@@ -92,10 +82,8 @@ const NumberPrototypeToString = uncurryThis(Number.prototype.toString);
 const NumberPrototypeValueOf = uncurryThis(Number.prototype.valueOf);
 const NumberPrototypeToFixed = uncurryThis(Number.prototype.toFixed);
 const BooleanPrototypeValueOf = uncurryThis(Boolean.prototype.valueOf);
-const BigIntCtor = BigInt;
 const BigIntPrototypeToString = uncurryThis(BigInt.prototype.toString);
 const BigIntPrototypeValueOf = uncurryThis(BigInt.prototype.valueOf);
-const MathFloor = Math.floor;
 const MathTrunc = Math.trunc;
 const MathMin = Math.min;
 const MathMax = Math.max;
@@ -116,7 +104,6 @@ const SyntaxErrorCtor = SyntaxError;
 const EvalErrorCtor = EvalError;
 const ReferenceErrorCtor = ReferenceError;
 const URIErrorCtor = URIError;
-const AggregateErrorCtor = AggregateError;
 const InternalErrorCtor = typeof global.InternalError === "function" ? global.InternalError : null;
 const InternalErrorPrototype = InternalErrorCtor !== null ? InternalErrorCtor.prototype : null;
 
@@ -145,13 +132,8 @@ const MapPrototypeGetSize = uncurryThis(ObjectGetOwnPropertyDescriptor(MapProtot
 const SetCtor = Set;
 const SetPrototype = Set.prototype;
 const SetPrototypeAdd = uncurryThis(SetPrototype.add);
-const SetPrototypeHas = uncurryThis(SetPrototype.has);
-const SetPrototypeDelete = uncurryThis(SetPrototype.delete);
 const SetPrototypeForEach = uncurryThis(SetPrototype.forEach);
 const SetPrototypeGetSize = uncurryThis(ObjectGetOwnPropertyDescriptor(SetPrototype, "size").get);
-const WeakMapCtor = WeakMap;
-const WeakMapPrototypeGet = uncurryThis(WeakMap.prototype.get);
-const WeakMapPrototypeSet = uncurryThis(WeakMap.prototype.set);
 const WeakMapPrototypeHas = uncurryThis(WeakMap.prototype.has);
 const WeakSetCtor = WeakSet;
 const WeakSetPrototypeAdd = uncurryThis(WeakSet.prototype.add);
@@ -159,13 +141,10 @@ const WeakSetPrototypeHas = uncurryThis(WeakSet.prototype.has);
 
 const PromiseCtor = Promise;
 const PromisePrototype = Promise.prototype;
-const PromiseResolve = FunctionPrototypeBind.call(Promise.resolve, Promise);
-const PromiseReject = FunctionPrototypeBind.call(Promise.reject, Promise);
 
 const ArrayBufferCtor = ArrayBuffer;
 const ArrayBufferIsView = ArrayBuffer.isView;
 const ArrayBufferPrototypeGetByteLength = uncurryThis(ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength").get);
-const ArrayBufferPrototypeSlice = uncurryThis(ArrayBuffer.prototype.slice);
 const ArrayBufferPrototypeTransfer =
   typeof ArrayBuffer.prototype.transfer === "function" ? uncurryThis(ArrayBuffer.prototype.transfer) : null;
 const ArrayBufferPrototypeGetDetached = (() => {
@@ -183,8 +162,6 @@ const TypedArrayPrototypeGetBuffer = uncurryThis(ObjectGetOwnPropertyDescriptor(
 const TypedArrayPrototypeGetByteOffset = uncurryThis(ObjectGetOwnPropertyDescriptor(TypedArrayPrototype, "byteOffset").get);
 const TypedArrayPrototypeGetByteLength = uncurryThis(ObjectGetOwnPropertyDescriptor(TypedArrayPrototype, "byteLength").get);
 const TypedArrayPrototypeGetLength = uncurryThis(ObjectGetOwnPropertyDescriptor(TypedArrayPrototype, "length").get);
-const TypedArrayPrototypeSlice = uncurryThis(TypedArrayPrototype.slice);
-const TypedArrayPrototypeSubarray = uncurryThis(TypedArrayPrototype.subarray);
 const TypedArrayPrototypeSet = uncurryThis(TypedArrayPrototype.set);
 const DataViewCtor = DataView;
 const DataViewPrototypeGetBuffer = uncurryThis(ObjectGetOwnPropertyDescriptor(DataView.prototype, "buffer").get);
@@ -202,13 +179,9 @@ const TypedArrayCtors = { __proto__: null };
   }
 }
 
-const DOMExceptionCtor = global.DOMException;
 const nativeQueueMicrotask = global.queueMicrotask;
-const nativeAtob = global.atob;
-const nativeBtoa = global.btoa;
-if (typeof DOMExceptionCtor !== "function" || typeof nativeQueueMicrotask !== "function" ||
-    typeof nativeAtob !== "function" || typeof nativeBtoa !== "function") {
-  throw new ErrorCtor("Kiln prelude: the engine lacks DOMException/queueMicrotask/atob/btoa (needs quickjs-ng >= 0.10)");
+if (typeof nativeQueueMicrotask !== "function") {
+  throw new ErrorCtor("Kiln prelude: the engine lacks queueMicrotask (needs quickjs-ng >= 0.5)");
 }
 
 // Host functions, captured so that nothing can swap them later.
@@ -302,8 +275,14 @@ function isErrorObject(v) {
   return ObjectPrototypeIsPrototypeOf(ErrorPrototype, v);
 }
 
+/** Objects that certainly are not buffers (skips a throwing brand check on the hot path). */
+function isPlainObjectOrArray(v) {
+  const proto = ObjectGetPrototypeOf(v);
+  return proto === ObjectPrototype || proto === ArrayPrototype || proto === null;
+}
+
 function isArrayBuffer(v) {
-  if (!isObjectLike(v)) return false;
+  if (!isObjectLike(v) || isPlainObjectOrArray(v)) return false;
   try {
     ArrayBufferPrototypeGetByteLength(v);
     return true;
@@ -313,7 +292,7 @@ function isArrayBuffer(v) {
 }
 
 function isSharedArrayBuffer(v) {
-  if (SharedArrayBufferPrototypeGetByteLength === null || !isObjectLike(v)) return false;
+  if (SharedArrayBufferPrototypeGetByteLength === null || !isObjectLike(v) || isPlainObjectOrArray(v)) return false;
   try {
     SharedArrayBufferPrototypeGetByteLength(v);
     return true;
@@ -329,6 +308,49 @@ function typedArrayName(v) {
 
 function isDataView(v) {
   return ArrayBufferIsView(v) && typedArrayName(v) === undefined;
+}
+
+// Copies that never consult Symbol.species / `constructor` (which scripts can patch).
+
+/** Shallow copy of an array-like into a fresh Array. */
+function copyArray(a) {
+  const n = a.length;
+  const out = new ArrayCtor(n);
+  for (let i = 0; i < n; i++) out[i] = a[i];
+  return out;
+}
+
+/** Remove the element at index i of one of our own arrays. */
+function removeAt(a, i) {
+  const n = a.length;
+  for (let j = i; j + 1 < n; j++) a[j] = a[j + 1];
+  a.length = n - 1;
+}
+
+/** A Uint8Array viewing bytes [start, end) of another Uint8Array (no copy). */
+function u8View(u8, start, end) {
+  return new Uint8ArrayCtor(TypedArrayPrototypeGetBuffer(u8), TypedArrayPrototypeGetByteOffset(u8) + start, end - start);
+}
+
+/** A fresh Uint8Array holding a copy of a Uint8Array's bytes. */
+function u8Copy(u8) {
+  const out = new Uint8ArrayCtor(TypedArrayPrototypeGetLength(u8));
+  TypedArrayPrototypeSet(out, u8, 0);
+  return out;
+}
+
+/** Split a string on a literal separator (String.prototype.split consults patchable symbols). */
+function splitString(s, sep) {
+  const out = [];
+  let start = 0;
+  for (;;) {
+    const i = StringPrototypeIndexOf(s, sep, start);
+    if (i === -1) break;
+    out[out.length] = StringPrototypeSlice(s, start, i);
+    start = i + sep.length;
+  }
+  out[out.length] = StringPrototypeSlice(s, start);
+  return out;
 }
 
 /**
@@ -386,4 +408,49 @@ function isPlatformObject(v) {
     if (platformBrandChecks[i](v)) return true;
   }
   return false;
+}
+
+// DOMException: quickjs-ng provides it natively, but only in the first context of a runtime
+// (JS_NewContext adds it through the atob/btoa intrinsic, which skips it once the class is
+// registered). Fall back to an equivalent class so every context has one.
+const DOMExceptionCtor = typeof global.DOMException === "function" ? global.DOMException : makeDOMException();
+
+function makeDOMException() {
+  const legacyNames = [
+    "IndexSizeError", "DOMStringSizeError", "HierarchyRequestError", "WrongDocumentError",
+    "InvalidCharacterError", "NoDataAllowedError", "NoModificationAllowedError", "NotFoundError",
+    "NotSupportedError", "InUseAttributeError", "InvalidStateError", "SyntaxError",
+    "InvalidModificationError", "NamespaceError", "InvalidAccessError", "ValidationError",
+    "TypeMismatchError", "SecurityError", "NetworkError", "AbortError", "URLMismatchError",
+    "QuotaExceededError", "TimeoutError", "InvalidNodeTypeError", "DataCloneError",
+  ];
+  const constants = [
+    "INDEX_SIZE_ERR", "DOMSTRING_SIZE_ERR", "HIERARCHY_REQUEST_ERR", "WRONG_DOCUMENT_ERR",
+    "INVALID_CHARACTER_ERR", "NO_DATA_ALLOWED_ERR", "NO_MODIFICATION_ALLOWED_ERR", "NOT_FOUND_ERR",
+    "NOT_SUPPORTED_ERR", "INUSE_ATTRIBUTE_ERR", "INVALID_STATE_ERR", "SYNTAX_ERR",
+    "INVALID_MODIFICATION_ERR", "NAMESPACE_ERR", "INVALID_ACCESS_ERR", "VALIDATION_ERR",
+    "TYPE_MISMATCH_ERR", "SECURITY_ERR", "NETWORK_ERR", "ABORT_ERR", "URL_MISMATCH_ERR",
+    "QUOTA_EXCEEDED_ERR", "TIMEOUT_ERR", "INVALID_NODE_TYPE_ERR", "DATA_CLONE_ERR",
+  ];
+  class DOMException extends ErrorCtor {
+    #name;
+    constructor(message = "", name = "Error") {
+      super(toDOMString(message));
+      this.#name = toDOMString(name);
+    }
+    get name() {
+      return this.#name;
+    }
+    get code() {
+      const i = ArrayPrototypeIndexOf(legacyNames, this.#name);
+      return i === -1 ? 0 : i + 1;
+    }
+  }
+  for (let i = 0; i < constants.length; i++) {
+    ObjectDefineProperty(DOMException, constants[i], { __proto__: null, value: i + 1, enumerable: true });
+    ObjectDefineProperty(DOMException.prototype, constants[i], { __proto__: null, value: i + 1, enumerable: true });
+  }
+  defineToStringTag(DOMException.prototype, "DOMException");
+  defineGlobal("DOMException", DOMException);
+  return DOMException;
 }

@@ -65,6 +65,8 @@ function formatKey(key) {
 function getConstructorName(obj) {
   let proto = obj;
   for (let guard = 0; guard < 1000 && proto !== null; guard++) {
+    if (proto === ObjectPrototype) return "Object";
+    if (proto === ArrayPrototype) return "Array";
     const desc = ObjectGetOwnPropertyDescriptor(proto, "constructor");
     const ctor = descValue(desc);
     if (typeof ctor === "function") {
@@ -297,7 +299,7 @@ function formatObject(ctx, value, recurseTimes) {
     const causeDesc = ObjectGetOwnPropertyDescriptor(value, "cause");
     if (ctx.seen.length > 0 && ctx.indentation > 0) {
       // Indent nested stacks so they line up with the enclosing structure.
-      base = ArrayPrototypeJoin(StringPrototypeSplit(base, "\n"), "\n" + StringPrototypeRepeat(" ", ctx.indentation));
+      base = ArrayPrototypeJoin(splitString(base, "\n"), "\n" + StringPrototypeRepeat(" ", ctx.indentation));
     }
     const hiddenCause = causeDesc !== undefined && !causeDesc.enumerable && ObjectHasOwn(causeDesc, "value");
     if (keys.length === 0 && !hiddenCause) return base;
@@ -367,7 +369,7 @@ function formatObject(ctx, value, recurseTimes) {
         isArrayLike = true;
         keys = ownDisplayKeys(value, true);
         ctx.seen[ctx.seen.length] = value;
-        entries = formatList(ctx, ArrayPrototypeSlice(value), recurseTimes);
+        entries = formatList(ctx, copyArray(value), recurseTimes);
         ctx.seen.length--;
       }
     }
@@ -473,10 +475,9 @@ function isRegExp(v) {
     return false;
   }
 }
-const WeakMapPrototypeHasForCheck = WeakMapPrototypeHas;
 function isWeakMapOrSet(v) {
   try {
-    WeakMapPrototypeHasForCheck(v, ObjectPrototype);
+    WeakMapPrototypeHas(v, ObjectPrototype);
     return true;
   } catch { /* not a WeakMap */ }
   try {
@@ -604,7 +605,7 @@ function describeError(err) {
 
   const emit = (level, message) => {
     if (groupIndent !== "") {
-      message = groupIndent + ArrayPrototypeJoin(StringPrototypeSplit(message, "\n"), "\n" + groupIndent);
+      message = groupIndent + ArrayPrototypeJoin(splitString(message, "\n"), "\n" + groupIndent);
     }
     hostLog(level, message);
   };

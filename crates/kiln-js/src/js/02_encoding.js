@@ -1,6 +1,4 @@
-// Kiln prelude: TextEncoder / TextDecoder (UTF-8 only).
-// atob, btoa, DOMException and queueMicrotask are provided natively by quickjs-ng and
-// captured in 00_primordials.js.
+// Kiln prelude: TextEncoder / TextDecoder (UTF-8 only), atob / btoa.
 
 /** UTF-8 encode a string to a fresh Uint8Array (lone surrogates become U+FFFD). */
 function utf8Encode(s) {
@@ -169,8 +167,8 @@ class TextDecoder {
     if (stream) {
       const tail = utf8IncompleteTail(bytes, len);
       if (tail > 0) {
-        this.#pending = TypedArrayPrototypeSlice(bytes, len - tail, len);
-        bytes = TypedArrayPrototypeSubarray(bytes, 0, len - tail);
+        this.#pending = u8Copy(u8View(bytes, len - tail, len));
+        bytes = u8View(bytes, 0, len - tail);
         len -= tail;
       }
     }
@@ -199,5 +197,82 @@ class TextDecoder {
 }
 defineToStringTag(TextDecoder.prototype, "TextDecoder");
 
+const BASE64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_VALUES = new Uint8ArrayCtor(128).fill(255);
+for (let i = 0; i < 64; i++) BASE64_VALUES[StringPrototypeCharCodeAt(BASE64_CHARS, i)] = i;
+
+/** A string of chars 0..255 from bytes (chunked: argument lists have limits). */
+function bytesToBinaryString(bytes, n) {
+  let out = "";
+  for (let start = 0; start < n; start += 8192) {
+    const end = MathMin(n, start + 8192);
+    const chunk = new ArrayCtor(end - start);
+    for (let i = start; i < end; i++) chunk[i - start] = bytes[i];
+    out += ReflectApply(StringFromCharCode, null, chunk);
+  }
+  return out;
+}
+
+function btoa(data) {
+  requireArgs(arguments.length, 1, "btoa");
+  const s = toDOMString(data);
+  const n = s.length;
+  const out = new Uint8ArrayCtor(MathTrunc((n + 2) / 3) * 4);
+  let j = 0;
+  for (let i = 0; i < n; i += 3) {
+    const a = StringPrototypeCharCodeAt(s, i);
+    const b = i + 1 < n ? StringPrototypeCharCodeAt(s, i + 1) : 0;
+    const c = i + 2 < n ? StringPrototypeCharCodeAt(s, i + 2) : 0;
+    if (a > 0xff || b > 0xff || c > 0xff) {
+      throw new DOMExceptionCtor("btoa: the string contains characters outside of the Latin1 range", "InvalidCharacterError");
+    }
+    const triple = (a << 16) | (b << 8) | c;
+    out[j++] = StringPrototypeCharCodeAt(BASE64_CHARS, (triple >> 18) & 63);
+    out[j++] = StringPrototypeCharCodeAt(BASE64_CHARS, (triple >> 12) & 63);
+    out[j++] = i + 1 < n ? StringPrototypeCharCodeAt(BASE64_CHARS, (triple >> 6) & 63) : 0x3d;
+    out[j++] = i + 2 < n ? StringPrototypeCharCodeAt(BASE64_CHARS, triple & 63) : 0x3d;
+  }
+  return bytesToBinaryString(out, j);
+}
+
+/** The forgiving-base64 decode of the HTML standard. */
+function atob(data) {
+  requireArgs(arguments.length, 1, "atob");
+  const s = toDOMString(data);
+  const invalid = () => new DOMExceptionCtor("atob: the string to be decoded is not correctly encoded", "InvalidCharacterError");
+  // Drop ASCII whitespace and validate the alphabet.
+  const codes = new Uint8ArrayCtor(s.length);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = StringPrototypeCharCodeAt(s, i);
+    if (isAsciiWhitespace(c)) continue;
+    if (c >= 128 || (BASE64_VALUES[c] === 255 && c !== 0x3d)) throw invalid();
+    codes[n++] = c;
+  }
+  if (n % 4 === 0 && n > 0 && codes[n - 1] === 0x3d) {
+    n--;
+    if (codes[n - 1] === 0x3d) n--;
+  }
+  if (n % 4 === 1) throw invalid();
+  const out = new Uint8ArrayCtor(MathTrunc((n * 3) / 4));
+  let bits = 0;
+  let acc = 0;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const v = BASE64_VALUES[codes[i]];
+    if (v === 255) throw invalid(); // "=" before the end
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[j++] = (acc >> bits) & 0xff;
+      acc &= (1 << bits) - 1;
+    }
+  }
+  return bytesToBinaryString(out, j);
+}
+
+defineGlobal("atob", atob);
+defineGlobal("btoa", btoa);
 defineGlobal("TextEncoder", TextEncoder);
 defineGlobal("TextDecoder", TextDecoder);

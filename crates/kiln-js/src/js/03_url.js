@@ -100,7 +100,7 @@ function formDecode(s) {
       out[j++] = b;
     }
   }
-  return hostUtf8Decode(TypedArrayPrototypeSubarray(out, 0, j), false);
+  return hostUtf8Decode(u8View(out, 0, j), false);
 }
 
 /** application/x-www-form-urlencoded parser → array of [name, value]. */

@@ -106,8 +106,8 @@ class Headers {
       throw new TypeErrorCtor("Headers: init must be an object, an array of [name, value] pairs or a Headers");
     }
     if (#names in init) {
-      this.#names = ArrayPrototypeSlice(init.#names);
-      this.#values = ArrayPrototypeSlice(init.#values);
+      this.#names = copyArray(init.#names);
+      this.#values = copyArray(init.#values);
       return;
     }
     const method = init[SymbolIterator];

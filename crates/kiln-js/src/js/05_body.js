@@ -27,12 +27,12 @@ const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
 function extractBody(value, what) {
   if (typeof value === "string") return [new BodyData(toUSVString(value), null), "text/plain;charset=UTF-8"];
   if (isObjectLike(value)) {
-    if (isHtml(value)) return [new BodyData(htmlMarkup(value), null), "text/html;charset=UTF-8"];
+    if (isHtml(value)) return [new BodyData(toUSVString(htmlMarkup(value)), null), "text/html;charset=UTF-8"];
     if (isURLSearchParams(value)) {
       return [new BodyData(searchParamsSerialize(value), null), "application/x-www-form-urlencoded;charset=UTF-8"];
     }
     const view = bufferSourceBytes(value);
-    if (view !== null) return [new BodyData(null, TypedArrayPrototypeSlice(view)), null];
+    if (view !== null) return [new BodyData(null, u8Copy(view)), null];
     const tag = ObjectPrototypeToString(value);
     if (tag === "[object ReadableStream]" || tag === "[object Blob]" || tag === "[object FormData]") {
       throw new TypeErrorCtor(`${what}: ${StringPrototypeSlice(tag, 8, -1)} bodies are not supported`);
@@ -52,7 +52,7 @@ function consumeBytes(body, what) {
   if (body === null) return new Uint8ArrayCtor(0);
   if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
   body.used = true;
-  return body.text !== null ? utf8Encode(body.text) : TypedArrayPrototypeSlice(body.bytes);
+  return body.text !== null ? utf8Encode(body.text) : u8Copy(body.bytes);
 }
 
 function consumeJson(body, what) {
@@ -61,7 +61,7 @@ function consumeJson(body, what) {
     return JSONParse(text);
   } catch (e) {
     if (body !== null && body.incoming) {
-      const err = new SyntaxErrorCtor(`The request body is not valid JSON: ${describeError(e)}`);
+      const err = new SyntaxErrorCtor(`The request body is not valid JSON: ${ownMessage(e)}`);
       WeakSetPrototypeAdd(clientBodyErrors, err);
       throw err;
     }
@@ -91,6 +91,11 @@ function normalizeMethod(value) {
 }
 
 const kIncoming = { __proto__: null }; // constructor token for requests built by dispatch
+// Arguments of the request being built by createIncomingRequest (avoids an `arguments` object).
+let incomingMethod = null;
+let incomingUrl = null;
+let incomingHeaders = null;
+let incomingBody = null;
 const REQUEST_REDIRECTS = ["follow", "error", "manual"];
 
 let createIncomingRequest; // (method, url, flatHeaders, bodyBytesOrNull) => Request
@@ -106,7 +111,13 @@ class Request {
   #signal = null;
 
   static {
-    createIncomingRequest = (method, url, flatHeaders, bytes) => new Request(kIncoming, method, url, flatHeaders, bytes);
+    createIncomingRequest = (method, url, flatHeaders, bytes) => {
+      incomingMethod = method;
+      incomingUrl = url;
+      incomingHeaders = flatHeaders;
+      incomingBody = bytes;
+      return new Request(kIncoming);
+    };
     isRequest = (v) => isObjectLike(v) && #method in v;
     platformBrandChecks[platformBrandChecks.length] = isRequest;
   }
@@ -114,10 +125,11 @@ class Request {
   constructor(input, init = undefined) {
     if (input === kIncoming) {
       // Fast path for dispatch: arguments are trusted (validated by the host).
-      this.#method = arguments[1];
-      this.#url = arguments[2];
-      this.#headersFlat = arguments[3];
-      const bytes = arguments[4];
+      this.#method = incomingMethod;
+      this.#url = incomingUrl;
+      this.#headersFlat = incomingHeaders;
+      const bytes = incomingBody;
+      incomingHeaders = incomingBody = null;
       if (bytes !== null && bytes !== undefined) {
         const body = new BodyData(null, bytes);
         body.incoming = true;
@@ -266,7 +278,7 @@ class Request {
 
   clone() {
     const body = cloneBody(this.#body, "Request.clone");
-    const r = new Request(kIncoming, this.#method, this.#url, null, null);
+    const r = createIncomingRequest(this.#method, this.#url, null, null);
     r.#headers = new Headers(this.#getHeaders());
     r.#body = body;
     r.#redirect = this.#redirect;

@@ -222,7 +222,7 @@ class EventTarget {
     const list = MapPrototypeGet(this.#listeners, type);
     if (list === undefined) return;
     const i = ArrayPrototypeIndexOf(list, record);
-    if (i !== -1) ArrayPrototypeSplice(list, i, 1);
+    if (i !== -1) removeAt(list, i);
   }
 
   dispatchEvent(event) {
@@ -238,7 +238,7 @@ class EventTarget {
     try {
       const list = MapPrototypeGet(this.#listeners, event.type);
       if (list !== undefined) {
-        const snapshot = ArrayPrototypeSlice(list);
+        const snapshot = copyArray(list);
         for (let i = 0; i < snapshot.length; i++) {
           const record = snapshot[i];
           if (record.removed) continue;

@@ -93,7 +93,8 @@ function cloneValue(v, memory) {
     if (ArrayBufferPrototypeGetDetached !== null && ArrayBufferPrototypeGetDetached(v)) {
       throw dataCloneError("A detached ArrayBuffer");
     }
-    const out = ArrayBufferPrototypeSlice(v, 0);
+    const out = new ArrayBufferCtor(ArrayBufferPrototypeGetByteLength(v));
+    TypedArrayPrototypeSet(new Uint8ArrayCtor(out), new Uint8ArrayCtor(v), 0);
     MapPrototypeSet(memory, v, out);
     return out;
   }

@@ -265,11 +265,28 @@ function queryObject(url) {
   let end = StringPrototypeIndexOf(url, "#", q);
   if (end === -1) end = url.length;
   if (end <= q + 1) return EMPTY_QUERY;
-  const list = parseFormUrlEncoded(StringPrototypeSlice(url, q + 1, end));
+  const query = StringPrototypeSlice(url, q + 1, end);
   const obj = { __proto__: null };
-  for (let i = 0; i < list.length; i++) {
-    const name = list[i][0];
-    if (!(name in obj)) obj[name] = list[i][1];
+  if (StringPrototypeIndexOf(query, "%") === -1 && StringPrototypeIndexOf(query, "+") === -1) {
+    // Fast path (the common case): nothing to decode in a serialized (ASCII) URL.
+    const n = query.length;
+    let start = 0;
+    while (start < n) {
+      let amp = StringPrototypeIndexOf(query, "&", start);
+      if (amp === -1) amp = n;
+      if (amp > start) {
+        const eq = StringPrototypeIndexOf(query, "=", start);
+        const name = eq === -1 || eq > amp ? StringPrototypeSlice(query, start, amp) : StringPrototypeSlice(query, start, eq);
+        if (!(name in obj)) obj[name] = eq === -1 || eq > amp ? "" : StringPrototypeSlice(query, eq + 1, amp);
+      }
+      start = amp + 1;
+    }
+  } else {
+    const list = parseFormUrlEncoded(query);
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i][0];
+      if (!(name in obj)) obj[name] = list[i][1];
+    }
   }
   return ObjectFreeze(obj);
 }
@@ -335,7 +352,7 @@ function completeWith(id, value) {
     }
     const bytes = bufferSourceBytes(value);
     if (bytes !== null) {
-      hostComplete(id, 200, ["content-type", "application/octet-stream"], TypedArrayPrototypeSlice(bytes));
+      hostComplete(id, 200, ["content-type", "application/octet-stream"], u8Copy(bytes));
       return;
     }
   }
@@ -383,6 +400,23 @@ function safeFail(id, err) {
   }
 }
 
+/**
+ * `await p` reads `p.constructor` (PromiseResolve) and, when that is not %Promise%,
+ * goes through `p.then`. Both can be replaced by a script (quickjs-ng even loses the
+ * continuation when the `constructor` getter throws), so give a plain native promise an
+ * own `constructor` property when Promise.prototype.constructor has been tampered with.
+ */
+function pinPromiseConstructor(p) {
+  if (ObjectGetPrototypeOf(p) !== PromisePrototype) return; // a subclass: its own business
+  const d = ObjectGetOwnPropertyDescriptor(PromisePrototype, "constructor");
+  if (descValue(d) === PromiseCtor) return;
+  try {
+    ObjectDefineProperty(p, "constructor", { __proto__: null, value: PromiseCtor, configurable: true });
+  } catch {
+    // a frozen promise: nothing more we can do
+  }
+}
+
 async function settleAsync(id, promise) {
   let value;
   try {
@@ -409,9 +443,14 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
   try {
     const handler = route.handler;
     const request = createIncomingRequest(method, url, headers, body);
+    let query = null;
     const ctx = ObjectFreeze({
       params: isObjectLike(params) ? ObjectFreeze(params) : EMPTY_PARAMS,
-      query: queryObject(url),
+      // Parsed on first use: most handlers never look at it.
+      get query() {
+        if (query === null) query = queryObject(url);
+        return query;
+      },
       requestId,
       env,
     });
@@ -422,6 +461,7 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
   }
   if (isObjectLike(result)) {
     if (isNativePromise(result)) {
+      pinPromiseConstructor(result);
       settleAsync(id, result);
       return;
     }
