@@ -10,6 +10,7 @@
 //! Routes: `/health*`, `/engine/api/*` (admin token), and everything else to scripts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -131,14 +132,65 @@ pub async fn run(
         scripts = restored,
         "kiln is serving"
     );
+    serve_on_workers(&engine, listener, app(state.clone()), shutdown).await?;
     drop(engine);
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
     tracing::info!("shutting down: stopping workers and flushing logs");
     // Dropping the last handles stops the workers (joining them) and closes the log channel.
     tokio::task::spawn_blocking(move || drop(state)).await?;
     log_writer.flush_and_stop().await;
+    Ok(())
+}
+
+/// Longest time in-flight requests get to finish after shutdown was requested.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(30);
+
+/// Serves `router` from every JavaScript worker thread: each accepts connections on its own
+/// handle of the one listening socket, so a request is parsed, dispatched to the isolate and
+/// answered on one thread, without handing it to another. A worker busy (or stuck) in a long
+/// turn stops accepting; the others take the new connections. Returns once `shutdown` has
+/// resolved and every accept loop has finished its in-flight requests (or the grace period
+/// has passed).
+async fn serve_on_workers(
+    engine: &Engine,
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = Arc::new(listener.into_std()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(());
+    let tracker = Arc::downgrade(&alive);
+    engine.run_on_workers(Arc::new(move |index| {
+        let listener = listener.try_clone();
+        let router = router.clone();
+        let mut stop = stop_rx.clone();
+        let alive = tracker.upgrade();
+        Box::pin(async move {
+            let Some(_alive) = alive else { return };
+            let listener = match listener.and_then(tokio::net::TcpListener::from_std) {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::error!(%error, worker = index, "could not listen on a worker thread");
+                    return;
+                }
+            };
+            let stopped = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(%error, worker = index, "HTTP server failed on a worker thread");
+            }
+        })
+    }));
+    shutdown.await;
+    engine.clear_worker_tasks();
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::Instant::now() + GRACEFUL_SHUTDOWN;
+    while Arc::strong_count(&alive) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
 }

@@ -29,7 +29,11 @@ use crate::limits::{Limits, WORKER_THREAD_STACK_BYTES};
 use crate::script::ScriptVersion;
 use isolate::Isolate;
 use watchdog::Heartbeat;
+pub use worker::WorkerTask;
 use worker::{Invocation, Worker, WorkerMsg};
+
+/// Builds the task each worker thread runs besides its isolates (given the worker's index).
+pub type WorkerTaskFactory = Arc<dyn Fn(usize) -> WorkerTask + Send + Sync>;
 
 /// Extra time past a script's wall-clock budget before the server stops waiting for a worker.
 const WATCHDOG_GRACE: Duration = Duration::from_secs(2);
@@ -85,6 +89,8 @@ struct Pool {
     slots: ArcSwap<Vec<Arc<WorkerHandle>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     sink: Arc<dyn LogSink>,
+    /// Started on every worker, including replacements (the HTTP accept loops).
+    tasks: Mutex<Option<WorkerTaskFactory>>,
 }
 
 impl Pool {
@@ -92,7 +98,7 @@ impl Pool {
         let (tx, rx) = mpsc::unbounded_channel();
         let heartbeat = Arc::new(Heartbeat::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()?;
         let sink = self.sink.clone();
         let beat = heartbeat.clone();
@@ -102,6 +108,11 @@ impl Pool {
             .spawn(move || runtime.block_on(Worker::new(index, sink, beat).run(rx)))?;
         if let Ok(mut threads) = self.threads.lock() {
             threads.push(thread);
+        }
+        if let Ok(tasks) = self.tasks.lock()
+            && let Some(factory) = tasks.as_ref()
+        {
+            let _ = tx.send(WorkerMsg::Spawn(factory(index)));
         }
         Ok(Arc::new(WorkerHandle { tx, heartbeat }))
     }
@@ -154,6 +165,7 @@ impl Engine {
             slots: ArcSwap::from_pointee(Vec::new()),
             threads: Mutex::new(Vec::new()),
             sink,
+            tasks: Mutex::new(None),
         });
         let mut slots = Vec::with_capacity(count);
         for index in 0..count {
@@ -194,6 +206,27 @@ impl Engine {
     /// Number of worker threads.
     pub fn worker_count(&self) -> usize {
         self.pool.slots.load().len()
+    }
+
+    /// Runs `factory(index)` on every worker thread's runtime, now and on every replacement
+    /// worker: Kiln's HTTP server uses it to accept connections on the threads that run the
+    /// scripts, so a request is handled start to finish on one thread.
+    pub fn run_on_workers(&self, factory: WorkerTaskFactory) {
+        if let Ok(mut tasks) = self.pool.tasks.lock() {
+            *tasks = Some(factory.clone());
+        }
+        for (index, worker) in self.pool.slots.load().iter().enumerate() {
+            let _ = worker.tx.send(WorkerMsg::Spawn(factory(index)));
+        }
+    }
+
+    /// Forgets the factory given to [`Engine::run_on_workers`] (replacement workers no longer
+    /// start its task). The factory may hold references back to the engine; clearing it
+    /// breaks that cycle at shutdown.
+    pub fn clear_worker_tasks(&self) {
+        if let Ok(mut tasks) = self.pool.tasks.lock() {
+            *tasks = None;
+        }
     }
 
     /// Workers the watchdog has replaced since start.
@@ -244,15 +277,20 @@ impl Engine {
             request_id: Arc::from(request_id),
             reply,
         };
-        let index = {
-            let slots = self.pool.slots.load();
-            let index = self.next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
-            let worker = slots.get(index).ok_or(InvokeError::Unavailable)?;
-            worker
-                .tx
-                .send(WorkerMsg::Invoke(Box::new(invocation)))
-                .map_err(|_| InvokeError::Unavailable)?;
-            index
+        // On a worker thread (the normal case: the HTTP server runs on the workers) the
+        // invocation runs right here; elsewhere it goes to a worker round robin.
+        let index = match worker::invoke_local(invocation) {
+            Ok(()) => None,
+            Err(invocation) => {
+                let slots = self.pool.slots.load();
+                let index = self.next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
+                let worker = slots.get(index).ok_or(InvokeError::Unavailable)?;
+                worker
+                    .tx
+                    .send(WorkerMsg::Invoke(Box::new(invocation)))
+                    .map_err(|_| InvokeError::Unavailable)?;
+                Some(index)
+            }
         };
         let wait = script.limits.wall + WATCHDOG_GRACE;
         match tokio::time::timeout(wait, rx).await {
@@ -261,7 +299,7 @@ impl Engine {
             Err(_) => {
                 tracing::error!(
                     script = %script.name,
-                    worker = index,
+                    worker = ?index,
                     "a worker did not answer within the wall-clock budget plus grace; it may be stuck"
                 );
                 Err(InvokeError::Timeout {

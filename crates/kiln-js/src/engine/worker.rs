@@ -10,13 +10,17 @@
 //! memory, **retires** the isolate — new requests get a fresh one, the old one finishes its
 //! other in-flight invocations and is dropped (immediately, if its job queue is poisoned).
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::host::TimerOp;
 use super::isolate::{Isolate, StartError, TurnError, TurnOutcome};
@@ -32,8 +36,37 @@ const MESSAGES_PER_TICK: usize = 64;
 /// The reply channel of one invocation.
 pub(crate) type Reply = oneshot::Sender<Result<HttpResponse, InvokeError>>;
 
+/// A task to run on a worker thread's runtime (the HTTP server's accept loop).
+pub type WorkerTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+thread_local! {
+    /// The worker owning this thread, so requests accepted here run here (no thread hop).
+    static LOCAL_WORKER: RefCell<Option<Rc<RefCell<Worker>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `invocation` on the calling thread's worker, if the caller is on a worker thread
+/// whose worker is not busy; gives the invocation back otherwise.
+pub(crate) fn invoke_local(invocation: Invocation) -> Result<(), Invocation> {
+    LOCAL_WORKER.with(|slot| {
+        let slot = slot.borrow();
+        match slot.as_ref().map(|worker| worker.try_borrow_mut()) {
+            Some(Ok(mut worker)) => {
+                worker.guarded(move |w| w.invoke(invocation));
+                // A timer or deadline was added: let the worker loop re-plan its sleep.
+                if std::mem::take(&mut worker.replan) {
+                    worker.wake.notify_one();
+                }
+                Ok(())
+            }
+            _ => Err(invocation),
+        }
+    })
+}
+
 /// A request for a worker.
 pub(crate) enum WorkerMsg {
+    /// Run a task on the worker's runtime (e.g. the HTTP accept loop for this thread).
+    Spawn(WorkerTask),
     /// Run a route handler.
     Invoke(Box<Invocation>),
     /// Build the isolate for this version now, so the first request does not pay for it.
@@ -63,6 +96,8 @@ struct Pending {
     reply: Reply,
     cpu_left_ns: u64,
     request_id: Arc<str>,
+    /// When the wall-clock budget runs out.
+    deadline: Instant,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -77,6 +112,10 @@ struct Timer {
 pub(crate) struct Worker {
     index: usize,
     heartbeat: Arc<Heartbeat>,
+    /// Wakes the event loop after work was done outside it (a local invocation).
+    wake: Arc<Notify>,
+    /// Set when a timer or deadline was added outside the event loop.
+    replan: bool,
     sink: Arc<dyn LogSink>,
     slots: HashMap<u64, Slot>,
     /// Script version id → key of the isolate serving it now.
@@ -84,7 +123,9 @@ pub(crate) struct Worker {
     /// Versions whose isolate failed to start on this worker (not retried per request).
     failed: HashMap<u64, StartError>,
     pending: HashMap<u64, Pending>,
-    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Wall-clock deadlines of invocations still pending after their first turn (an
+    /// invocation answered in its first turn — the common case — never enters this set).
+    deadlines: BTreeSet<(Instant, u64)>,
     timers: BinaryHeap<Reverse<Timer>>,
     cancelled: HashSet<(u64, u64)>,
     next_key: u64,
@@ -97,12 +138,14 @@ impl Worker {
         Worker {
             index,
             heartbeat,
+            wake: Arc::new(Notify::new()),
+            replan: false,
             sink,
             slots: HashMap::new(),
             current: HashMap::new(),
             failed: HashMap::new(),
             pending: HashMap::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: BTreeSet::new(),
             timers: BinaryHeap::new(),
             cancelled: HashSet::new(),
             next_key: 1,
@@ -111,30 +154,38 @@ impl Worker {
         }
     }
 
-    /// The worker's event loop; returns when every sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<WorkerMsg>) {
+    /// The worker's event loop; returns when every sender is gone. While it runs, the worker
+    /// is also reachable through [`invoke_local`] from tasks on the same thread.
+    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<WorkerMsg>) {
+        let wake = self.wake.clone();
+        let worker = Rc::new(RefCell::new(self));
+        LOCAL_WORKER.with(|slot| *slot.borrow_mut() = Some(worker.clone()));
         loop {
-            let msg = match self.next_wake() {
-                Some(at) => tokio::select! {
-                    biased;
-                    msg = rx.recv() => msg,
-                    _ = tokio::time::sleep_until(at.into()) => {
-                        self.guarded(|w| w.on_time());
-                        continue;
-                    }
-                },
-                None => rx.recv().await,
+            let next = {
+                let mut w = worker.borrow_mut();
+                w.replan = false;
+                w.next_wake()
+            };
+            let msg = tokio::select! {
+                biased;
+                msg = rx.recv() => msg,
+                _ = wake.notified() => continue,
+                _ = sleep_until_or_forever(next) => {
+                    worker.borrow_mut().guarded(|w| w.on_time());
+                    continue;
+                }
             };
             let Some(msg) = msg else { break };
-            self.guarded(|w| w.handle(msg));
+            worker.borrow_mut().guarded(|w| w.handle(msg));
             for _ in 0..MESSAGES_PER_TICK {
                 match rx.try_recv() {
-                    Ok(msg) => self.guarded(|w| w.handle(msg)),
+                    Ok(msg) => worker.borrow_mut().guarded(|w| w.handle(msg)),
                     Err(_) => break,
                 }
             }
-            self.guarded(|w| w.on_time());
+            worker.borrow_mut().guarded(|w| w.on_time());
         }
+        LOCAL_WORKER.with(|slot| *slot.borrow_mut() = None);
     }
 
     /// Runs `f`; if it panics (a bug in Kiln or QuickJS bindings), every isolate of this worker
@@ -157,7 +208,7 @@ impl Worker {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let deadline = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        let deadline = self.deadlines.first().map(|(at, _)| *at);
         let timer = self.timers.peek().map(|Reverse(t)| t.due);
         match (deadline, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -167,6 +218,9 @@ impl Worker {
 
     fn handle(&mut self, msg: WorkerMsg) {
         match msg {
+            WorkerMsg::Spawn(task) => {
+                tokio::spawn(task);
+            }
             WorkerMsg::Invoke(inv) => self.invoke(*inv),
             WorkerMsg::Warm(script) => {
                 let _ = self.isolate_for(&script);
@@ -238,8 +292,7 @@ impl Worker {
         self.next_invocation += 1;
         let limits = &inv.script.limits;
         let budget = limits.cpu.as_nanos() as u64;
-        self.deadlines
-            .push(Reverse((Instant::now() + limits.wall, id)));
+        let deadline = Instant::now() + limits.wall;
         self.pending.insert(
             id,
             Pending {
@@ -247,6 +300,7 @@ impl Worker {
                 reply: inv.reply,
                 cpu_left_ns: budget,
                 request_id: inv.request_id.clone(),
+                deadline,
             },
         );
         let Some(slot) = self.slots.get_mut(&key) else {
@@ -264,6 +318,10 @@ impl Worker {
             budget,
         );
         self.after_turn(key, Some(id), result, outcome);
+        if self.pending.contains_key(&id) {
+            self.deadlines.insert((deadline, id));
+            self.replan = true;
+        }
     }
 
     /// Applies what a turn left behind: timer changes, completions, CPU use, failures.
@@ -364,6 +422,7 @@ impl Worker {
             match op {
                 TimerOp::Schedule { id, delay_ms } => {
                     self.next_seq += 1;
+                    self.replan = true;
                     self.timers.push(Reverse(Timer {
                         due: now + Duration::from_millis(delay_ms),
                         seq: self.next_seq,
@@ -382,11 +441,11 @@ impl Worker {
     /// Fires due timers and answers invocations past their wall-clock deadline.
     fn on_time(&mut self) {
         let now = Instant::now();
-        while let Some(Reverse((at, id))) = self.deadlines.peek().copied() {
+        while let Some((at, id)) = self.deadlines.first().copied() {
             if at > now {
                 break;
             }
-            self.deadlines.pop();
+            self.deadlines.pop_first();
             if let Some(p) = self.pending.get(&id) {
                 let script = self
                     .slots
@@ -451,6 +510,7 @@ impl Worker {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
+        self.deadlines.remove(&(p.deadline, id));
         let _ = p.reply.send(outcome);
         if let Some(slot) = self.slots.get_mut(&p.isolate) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
@@ -483,6 +543,7 @@ impl Worker {
             .collect();
         for id in orphans {
             if let Some(p) = self.pending.remove(&id) {
+                self.deadlines.remove(&(p.deadline, id));
                 let _ = p.reply.send(Err(InvokeError::Restarted));
             }
         }
@@ -503,5 +564,12 @@ impl Worker {
             request_id: request_id.map(str::to_owned),
             time_ms: now_ms(),
         });
+    }
+}
+
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

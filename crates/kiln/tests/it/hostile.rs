@@ -165,7 +165,7 @@ async fn the_watchdog_replaces_a_worker_stuck_in_one_turn() {
             "stuck",
             r#"export function init() {
               registerWebHandler("GET", "/stuck", () => {
-                const end = Date.now() + 4000;
+                const end = Date.now() + 6000;
                 while (Date.now() < end) {}
                 return "finally";
               });
@@ -186,19 +186,30 @@ async fn the_watchdog_replaces_a_worker_stuck_in_one_turn() {
                 .expect("text")
         }
     });
+    // A connection the stuck thread accepted just before its turn began waits for it; new
+    // connections go to the replacement. So poll with one new connection per request and a
+    // short timeout, retrying.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_millis(1000))
+        .build()
+        .expect("client");
     let mut replaced = 0;
     for _ in 0..200 {
-        replaced = server.get_json("/health").await["workers_replaced"]
-            .as_u64()
-            .unwrap_or(0);
-        if replaced > 0 {
-            break;
+        if let Ok(response) = fresh.get(server.url("/health")).send().await
+            && let Ok(health) = response.json::<serde_json::Value>().await
+        {
+            replaced = health["workers_replaced"].as_u64().unwrap_or(0);
+            if replaced > 0 {
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(replaced, 1, "the watchdog did not replace the stuck worker");
     // The replacement serves new requests while the old worker is still busy.
-    assert_eq!(server.get_text("/ok").await, "ok");
+    let ok = fresh.get(server.url("/ok")).send().await.expect("ok");
+    assert_eq!(ok.text().await.expect("text"), "ok");
     assert!(
         !stuck.is_finished(),
         "the stuck turn finished before the replacement answered"
