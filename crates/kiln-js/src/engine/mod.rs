@@ -280,8 +280,8 @@ impl Engine {
         // On a worker thread (the normal case: the HTTP server runs on the workers) the
         // invocation runs right here; elsewhere it goes to a worker round robin.
         let index = match worker::invoke_local(invocation) {
-            Ok(()) => None,
-            Err(invocation) => {
+            None => None,
+            Some(invocation) => {
                 let slots = self.pool.slots.load();
                 let index = self.next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
                 let worker = slots.get(index).ok_or(InvokeError::Unavailable)?;

@@ -45,8 +45,8 @@ thread_local! {
 }
 
 /// Runs `invocation` on the calling thread's worker, if the caller is on a worker thread
-/// whose worker is not busy; gives the invocation back otherwise.
-pub(crate) fn invoke_local(invocation: Invocation) -> Result<(), Invocation> {
+/// whose worker is not busy; otherwise gives the invocation back (`Some`) for another worker.
+pub(crate) fn invoke_local(invocation: Invocation) -> Option<Invocation> {
     LOCAL_WORKER.with(|slot| {
         let slot = slot.borrow();
         match slot.as_ref().map(|worker| worker.try_borrow_mut()) {
@@ -56,9 +56,9 @@ pub(crate) fn invoke_local(invocation: Invocation) -> Result<(), Invocation> {
                 if std::mem::take(&mut worker.replan) {
                     worker.wake.notify_one();
                 }
-                Ok(())
+                None
             }
-            _ => Err(invocation),
+            _ => Some(invocation),
         }
     })
 }
