@@ -11,8 +11,9 @@ pub struct HttpRequest {
     pub method: String,
     /// Absolute URL, e.g. `http://example.com/hello/x?y=1`.
     pub url: String,
-    /// Header pairs in arrival order, lower-case names.
-    pub headers: Vec<(String, String)>,
+    /// The request headers (names are lower-case; values that are not visible ASCII are
+    /// passed to scripts as Latin-1).
+    pub headers: http::HeaderMap,
     /// The request body (empty when there is none).
     pub body: Bytes,
 }

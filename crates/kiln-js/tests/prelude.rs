@@ -1601,7 +1601,7 @@ const APP: &str = r#"
     return {
       method: req.method, url: req.url, ct: req.headers.get("content-type"),
       accept: req.headers.get("accept"), body, params: ctx.params, query: ctx.query,
-      requestId: ctx.requestId, env: ctx.env.GREETING, frozen: Object.isFrozen(ctx) && Object.isFrozen(ctx.params),
+      requestId: ctx.requestId, env: ctx.env.GREETING, mutable: !Object.isFrozen(ctx),
       queryProto: Object.getPrototypeOf(ctx.query), keys: Object.keys(ctx), spread: { ...ctx }.query.y,
       sameQuery: ctx.query === ctx.query,
     };
@@ -1737,7 +1737,7 @@ fn dispatch_request_and_context() {
         serde_json::json!({
             "method": "POST", "url": "http://localhost/echo/42?x=1&x=2&y=%C3%A9&z", "ct": "application/json",
             "accept": "a, b", "body": {"hello": "world"}, "params": {"id": "42"},
-            "query": {"x": "1", "y": "é", "z": ""}, "requestId": "req-1", "env": "hello", "frozen": true,
+            "query": {"x": "1", "y": "é", "z": ""}, "requestId": "req-1", "env": "hello", "mutable": true,
             "queryProto": null, "keys": ["params", "query", "requestId", "env"], "spread": "é",
             "sameQuery": true,
         })

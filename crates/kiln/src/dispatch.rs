@@ -63,14 +63,9 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
         .unwrap_or_default()
         .to_owned();
     let url = absolute_url(&request);
-    let headers = request
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
-    let body = axum::body::to_bytes(request.into_body(), state.config.http.max_body_bytes)
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, state.config.http.max_body_bytes)
         .await
         .map_err(|_| {
             ApiError::new(
@@ -110,7 +105,11 @@ fn to_response(answer: kiln_js::HttpResponse) -> Response {
             headers.append(name, value);
         }
     }
-    response.extensions_mut().insert(ScriptResponse);
+    if response.status().as_u16() >= 400 {
+        // Only error statuses are looked at by `render_errors`; marking just those keeps the
+        // common path free of an extensions allocation.
+        response.extensions_mut().insert(ScriptResponse);
+    }
     response
 }
 

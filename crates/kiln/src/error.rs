@@ -7,8 +7,11 @@
 //! with the request id. Responses produced by scripts carry [`ScriptResponse`] and are left
 //! exactly as the script made them.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
@@ -94,17 +97,136 @@ impl From<kiln_store::StoreError> for ApiError {
     }
 }
 
-/// Middleware: renders [`ApiError`]s and framework errors as the standard JSON body.
-pub async fn render_errors(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut response = next.run(request).await;
+/// Middleware (the outermost one): gives every request an `x-request-id` — the client's own
+/// if it is a sane token, a fresh UUID otherwise — echoes it on the response, and renders
+/// [`ApiError`]s and framework errors as the standard JSON body carrying that id. A plain
+/// tower layer (no boxing, no service clone per request): it wraps every request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestContextLayer;
+
+impl<S> tower::Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext { inner }
+    }
+}
+
+/// The service of [`RequestContextLayer`].
+#[derive(Clone, Debug)]
+pub struct RequestContext<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for RequestContext<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RequestContextFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let request_id = match request.headers().get(REQUEST_ID_HEADER) {
+            Some(value) if is_acceptable_id(value) => value.clone(),
+            _ => {
+                let value = new_request_id();
+                request
+                    .headers_mut()
+                    .insert(REQUEST_ID_HEADER, value.clone());
+                value
+            }
+        };
+        // The access log costs nothing unless debug logging (or a 5xx) asks for it.
+        let access = AccessLog {
+            method: request.method().clone(),
+            path: tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_owned()),
+            started: std::time::Instant::now(),
+        };
+        RequestContextFuture {
+            inner: self.inner.call(request),
+            request_id: Some(request_id),
+            access,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestContext`].
+    pub struct RequestContextFuture<F> {
+        #[pin]
+        inner: F,
+        request_id: Option<HeaderValue>,
+        access: AccessLog,
+    }
+}
+
+/// What the access log line needs from the request.
+#[derive(Debug)]
+struct AccessLog {
+    method: http::Method,
+    /// Only captured when debug logging is on.
+    path: Option<String>,
+    started: std::time::Instant,
+}
+
+impl AccessLog {
+    fn write(&self, status: StatusCode, request_id: &str) {
+        let latency_us = self.started.elapsed().as_micros() as u64;
+        let path = self.path.as_deref().unwrap_or("");
+        if status.is_server_error() {
+            tracing::warn!(method = %self.method, path, status = status.as_u16(), latency_us, request_id, "request failed");
+        } else {
+            tracing::debug!(method = %self.method, path, status = status.as_u16(), latency_us, request_id, "request");
+        }
+    }
+}
+
+impl<F, E> Future for RequestContextFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        let request_id = this
+            .request_id
+            .take()
+            .unwrap_or(HeaderValue::from_static(""));
+        let id = request_id.to_str().unwrap_or_default();
+        this.access.write(response.status(), id);
+        let mut response = render_errors(response, id);
+        response.headers_mut().insert(REQUEST_ID_HEADER, request_id);
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Longest client-supplied request id that is kept.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+fn is_acceptable_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_REQUEST_ID_LEN
+        && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+/// Renders an error response's body in the standard shape.
+fn render_errors(mut response: Response, request_id: &str) -> Response {
     if let Some(body) = response.extensions_mut().remove::<ErrorBody>() {
-        return with_body(response, &body.code, &body.message, &request_id);
+        return with_body(response, &body.code, &body.message, request_id);
     }
     let status = response.status();
     let is_json = response
@@ -117,7 +239,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     {
         // An error from axum or a tower layer (body too large, bad JSON, panic…).
         let (code, message) = framework_error(status);
-        return with_body(response, code, message, &request_id);
+        return with_body(response, code, message, request_id);
     }
     response
 }

@@ -1,11 +1,10 @@
 //! The HTTP server: state, router, middleware order, start-up and graceful shutdown.
 //!
 //! Middleware, outermost first (one place, so the order is reviewable):
-//! 1. `SetRequestId` — every request gets an `x-request-id` (kept if the client sent one);
-//! 2. `PropagateRequestId` — the id is echoed on every response;
-//! 3. `Trace` — one span per request carrying method, path and request id;
-//! 4. [`render_errors`] — every error body gets the standard JSON shape with the request id;
-//! 5. `CatchPanic` — a panic in a handler becomes a 500, never a dropped server.
+//! 1. [`RequestContextLayer`] — every request gets an `x-request-id` (kept if the client sent a
+//!    sane one), echoed on the response; every error body gets the standard JSON shape with it;
+//!    it also writes the access log line (debug level; server errors at warn);
+//! 2. `CatchPanic` — a panic in a handler becomes a 500, never a dropped server.
 //!
 //! Routes: `/health*`, `/engine/api/*` (admin token), and everything else to scripts.
 
@@ -14,17 +13,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware;
 use axum::routing::get;
 use kiln_js::{Engine, EngineConfig};
 use kiln_store::{SqliteStore, Store};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::admin_token::AdminToken;
 use crate::config::Config;
-use crate::error::{REQUEST_ID_HEADER, render_errors};
+use crate::error::RequestContextLayer;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
 use crate::{api, dispatch, health};
@@ -59,24 +55,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(dispatch::script_route)
         .with_state(state)
         .layer(CatchPanicLayer::new())
-        .layer(middleware::from_fn(render_errors))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::debug_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %request_id,
-                )
-            }),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(RequestContextLayer)
 }
 
 /// Opens the store, starts the engine, restores every script and serves on `listener` until

@@ -66,13 +66,21 @@ impl Interrupt {
 
 /// What happened during one turn.
 pub(crate) struct TurnOutcome {
-    /// CPU time the turn used.
-    pub cpu_ns: u64,
+    /// Thread CPU time when the turn began; [`TurnOutcome::cpu_used`] reads the clock again
+    /// only when someone needs the figure (an invocation answered in its first turn does not).
+    pub started_cpu_ns: u64,
     /// The turn hit its CPU deadline and was cut off.
     pub timed_out: bool,
     /// Jobs were still queued when the turn ended (only after a cut-off): the isolate's
     /// microtask queue can no longer be trusted.
     pub jobs_left: bool,
+}
+
+impl TurnOutcome {
+    /// CPU time used since the turn began (call right after the turn).
+    pub fn cpu_used(&self) -> u64 {
+        thread_cpu_ns().saturating_sub(self.started_cpu_ns)
+    }
 }
 
 /// An error thrown out of a turn's entry call (normally the prelude catches everything;
@@ -171,7 +179,7 @@ impl Isolate {
         let timed_out = self.interrupt.fired.replace(false);
         let jobs_left = timed_out && self.runtime.is_job_pending();
         let outcome = TurnOutcome {
-            cpu_ns: thread_cpu_ns().saturating_sub(start),
+            started_cpu_ns: start,
             timed_out,
             jobs_left,
         };
@@ -193,17 +201,33 @@ impl Isolate {
             let headers = Array::new(ctx.clone())?;
             for (i, (name, value)) in request.headers.iter().enumerate() {
                 headers.set(2 * i, name.as_str())?;
-                headers.set(2 * i + 1, value.as_str())?;
+                match value.to_str() {
+                    Ok(text) => headers.set(2 * i + 1, text)?,
+                    // Obsolete non-ASCII header bytes: Latin-1, as browsers and Deno do.
+                    Err(_) => headers.set(
+                        2 * i + 1,
+                        value
+                            .as_bytes()
+                            .iter()
+                            .map(|&b| char::from(b))
+                            .collect::<String>(),
+                    )?,
+                }
             }
             let body = if request.body.is_empty() {
                 Value::new_null(ctx.clone())
             } else {
                 TypedArray::<u8>::new_copy(ctx.clone(), &request.body[..])?.into_value()
             };
-            let params_obj = Object::new(ctx.clone())?;
-            for (name, value) in params {
-                params_obj.set(name.as_str(), value.as_str())?;
-            }
+            let params_obj = if params.is_empty() {
+                Value::new_undefined(ctx.clone())
+            } else {
+                let obj = Object::new(ctx.clone())?;
+                for (name, value) in params {
+                    obj.set(name.as_str(), value.as_str())?;
+                }
+                obj.into_value()
+            };
             let mut args = Args::new(ctx.clone(), 9);
             args.push_arg(id as f64)?;
             args.push_arg(route as f64)?;

@@ -333,23 +333,19 @@ impl Worker {
         outcome: TurnOutcome,
     ) {
         self.apply_timer_ops(key, owner);
-        if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
-            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_ns);
-        }
         let Some(slot) = self.slots.get(&key) else {
             return;
         };
         let script = slot.isolate.host.script.clone();
-        let completions: Vec<_> = slot
-            .isolate
-            .host
-            .completions
-            .borrow_mut()
-            .drain(..)
-            .collect();
+        // Usually one completion: take the queue (no allocation) instead of collecting it.
+        let completions = std::mem::take(&mut *slot.isolate.host.completions.borrow_mut());
         let mut out_of_memory = slot.isolate.host.out_of_memory.replace(false);
         for completion in completions {
             self.finish(completion.id, completion.outcome);
+        }
+        // Charge the turn to its invocation if that is still running (async handlers).
+        if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
+            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_used());
         }
         let request_id = owner
             .and_then(|id| self.pending.get(&id))
@@ -416,7 +412,10 @@ impl Worker {
         let Some(slot) = self.slots.get(&key) else {
             return;
         };
-        let ops: Vec<TimerOp> = slot.isolate.host.timer_ops.borrow_mut().drain(..).collect();
+        let ops = std::mem::take(&mut *slot.isolate.host.timer_ops.borrow_mut());
+        if ops.is_empty() {
+            return;
+        }
         let now = Instant::now();
         for op in ops {
             match op {

@@ -332,13 +332,19 @@ function wellFormed(s) {
   return StringPrototypeIsWellFormed(s) ? s : StringPrototypeToWellFormed(s);
 }
 
+// Header lists of the common results, built once (the host only reads them).
+const NO_HEADERS = ObjectFreeze([]);
+const TEXT_HEADERS = ObjectFreeze(["content-type", "text/plain;charset=UTF-8"]);
+const HTML_HEADERS = ObjectFreeze(["content-type", "text/html;charset=UTF-8"]);
+const JSON_HEADERS = ObjectFreeze(["content-type", "application/json"]);
+
 function completeWith(id, value) {
   if (value === undefined) {
-    hostComplete(id, 204, [], null);
+    hostComplete(id, 204, NO_HEADERS, null);
     return;
   }
   if (typeof value === "string") {
-    hostComplete(id, 200, ["content-type", "text/plain;charset=UTF-8"], wellFormed(value));
+    hostComplete(id, 200, TEXT_HEADERS, wellFormed(value));
     return;
   }
   if (isObjectLike(value)) {
@@ -347,7 +353,7 @@ function completeWith(id, value) {
       return;
     }
     if (isHtml(value)) {
-      hostComplete(id, 200, ["content-type", "text/html;charset=UTF-8"], wellFormed(htmlMarkup(value)));
+      hostComplete(id, 200, HTML_HEADERS, wellFormed(htmlMarkup(value)));
       return;
     }
     const bytes = bufferSourceBytes(value);
@@ -372,7 +378,7 @@ function completeWith(id, value) {
       `JSON.stringify produced nothing for a value of type ${typeof value}`);
     return;
   }
-  hostComplete(id, 200, ["content-type", "application/json"], json);
+  hostComplete(id, 200, JSON_HEADERS, json);
 }
 
 /** completeWith, falling back to a 500 if converting or handing over the result throws. */
@@ -444,8 +450,10 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
     const handler = route.handler;
     const request = createIncomingRequest(method, url, headers, body);
     let query = null;
-    const ctx = ObjectFreeze({
-      params: isObjectLike(params) ? ObjectFreeze(params) : EMPTY_PARAMS,
+    // A fresh object per invocation, deliberately not frozen: freezing costs a shape copy on
+    // every request, and nothing reads ctx back (identity is bound on the Rust side).
+    const ctx = ({
+      params: isObjectLike(params) ? params : EMPTY_PARAMS,
       // Parsed on first use: most handlers never look at it.
       get query() {
         if (query === null) query = queryObject(url);
