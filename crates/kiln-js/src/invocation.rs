@@ -23,8 +23,8 @@ pub struct HttpRequest {
 pub struct HttpResponse {
     /// Status code, 200..=599.
     pub status: u16,
-    /// Header pairs, lower-case names; `set-cookie` may repeat.
-    pub headers: Vec<(String, String)>,
+    /// The response headers; `set-cookie` may repeat.
+    pub headers: http::HeaderMap,
     /// The body.
     pub body: Bytes,
 }

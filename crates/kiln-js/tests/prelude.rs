@@ -261,9 +261,21 @@ fn build_host<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<Object<'j
             ctx.clone(),
             move |id: i64,
                   status: i32,
-                  headers: Vec<String>,
+                  headers: Value<'js>,
                   body: Value<'js>|
                   -> rquickjs::Result<()> {
+                // A number is one of the engine's header presets (engine/host.rs).
+                let headers: Vec<String> = match headers.as_number() {
+                    Some(preset) => match preset as u32 {
+                        0 => vec![],
+                        1 => vec!["content-type".into(), "text/plain;charset=UTF-8".into()],
+                        2 => vec!["content-type".into(), "text/html;charset=UTF-8".into()],
+                        3 => vec!["content-type".into(), "application/json".into()],
+                        4 => vec!["content-type".into(), "application/octet-stream".into()],
+                        other => panic!("unknown header preset {other}"),
+                    },
+                    None => headers.get::<Vec<String>>()?,
+                };
                 assert!(
                     headers.len().is_multiple_of(2),
                     "headers must be a flat list of pairs"

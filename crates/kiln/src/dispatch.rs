@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use kiln_js::{HttpRequest, InvokeError};
 
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
@@ -97,14 +97,7 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
 fn to_response(answer: kiln_js::HttpResponse) -> Response {
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    for (name, value) in answer.headers {
-        // Invalid header names/values were already rejected by the Headers class; skip
-        // anything that still slips through rather than failing the whole response.
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            headers.append(name, value);
-        }
-    }
+    *response.headers_mut() = answer.headers;
     if response.status().as_u16() >= 400 {
         // Only error statuses are looked at by `render_errors`; marking just those keeps the
         // common path free of an extensions allocation.

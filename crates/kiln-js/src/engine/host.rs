@@ -234,7 +234,7 @@ pub(crate) fn build_host<'js>(
         "complete",
         Function::new(
             ctx.clone(),
-            move |id: f64, status: f64, headers: Vec<String>, body: Value<'js>| {
+            move |id: f64, status: f64, headers: Value<'js>, body: Value<'js>| {
                 let limit = st.script.limits.max_response_bytes;
                 let body = if body.is_null() || body.is_undefined() {
                     Some(Vec::new())
@@ -247,18 +247,11 @@ pub(crate) fn build_host<'js>(
                     Some(b) if b.len() > limit => {
                         Err(InvokeError::ResponseTooLarge { limit_bytes: limit })
                     }
-                    Some(b) => {
-                        let mut pairs = Vec::with_capacity(headers.len() / 2);
-                        let mut it = headers.into_iter();
-                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                            pairs.push((k, v));
-                        }
-                        Ok(HttpResponse {
-                            status: status as u16,
-                            headers: pairs,
-                            body: Bytes::from(b),
-                        })
-                    }
+                    Some(b) => Ok(HttpResponse {
+                        status: status as u16,
+                        headers: header_map(headers),
+                        body: Bytes::from(b),
+                    }),
                     None => Err(InvokeError::Script {
                         status: 500,
                         code: "SCRIPT_ERROR".into(),
@@ -317,6 +310,48 @@ pub(crate) fn build_host<'js>(
     )?;
 
     Ok(host)
+}
+
+/// Content types of the header presets the prelude may pass to `host.complete` instead of a
+/// list (index = preset number; 0 = no headers).
+const HEADER_PRESETS: [&str; 5] = [
+    "",
+    "text/plain;charset=UTF-8",
+    "text/html;charset=UTF-8",
+    "application/json",
+    "application/octet-stream",
+];
+
+/// The response headers from `host.complete`: a preset number, or a flat list of
+/// `[name, value, …]` strings (already validated by the `Headers` class; anything invalid
+/// that slips through is skipped rather than failing the response).
+fn header_map(headers: Value<'_>) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    if let Some(preset) = headers.as_number() {
+        if let Some(content_type) = HEADER_PRESETS
+            .get(preset as usize)
+            .filter(|c| !c.is_empty())
+        {
+            map.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(content_type),
+            );
+        }
+        return map;
+    }
+    let Some(list) = headers.into_array() else {
+        return map;
+    };
+    let mut items = list.iter::<String>();
+    while let (Some(Ok(name)), Some(Ok(value))) = (items.next(), items.next()) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
 /// A stack trace as the script author should see it: positions mapped back to the original

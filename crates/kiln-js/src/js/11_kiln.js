@@ -332,11 +332,14 @@ function wellFormed(s) {
   return StringPrototypeIsWellFormed(s) ? s : StringPrototypeToWellFormed(s);
 }
 
-// Header lists of the common results, built once (the host only reads them).
-const NO_HEADERS = ObjectFreeze([]);
-const TEXT_HEADERS = ObjectFreeze(["content-type", "text/plain;charset=UTF-8"]);
-const HTML_HEADERS = ObjectFreeze(["content-type", "text/html;charset=UTF-8"]);
-const JSON_HEADERS = ObjectFreeze(["content-type", "application/json"]);
+// Header presets of the common results: host.complete accepts a preset number in place of a
+// header list (see HEADER_PRESETS in engine/host.rs), which spares building and converting a
+// list on every response.
+const NO_HEADERS = 0;
+const TEXT_HEADERS = 1;
+const HTML_HEADERS = 2;
+const JSON_HEADERS = 3;
+const BINARY_HEADERS = 4;
 
 function completeWith(id, value) {
   if (value === undefined) {
@@ -358,7 +361,7 @@ function completeWith(id, value) {
     }
     const bytes = bufferSourceBytes(value);
     if (bytes !== null) {
-      hostComplete(id, 200, ["content-type", "application/octet-stream"], u8Copy(bytes));
+      hostComplete(id, 200, BINARY_HEADERS, u8Copy(bytes));
       return;
     }
   }
@@ -449,19 +452,24 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
   try {
     const handler = route.handler;
     const request = createIncomingRequest(method, url, headers, body);
-    let query = null;
     // A fresh object per invocation, deliberately not frozen: freezing costs a shape copy on
     // every request, and nothing reads ctx back (identity is bound on the Rust side).
-    const ctx = ({
-      params: isObjectLike(params) ? params : EMPTY_PARAMS,
-      // Parsed on first use: most handlers never look at it.
-      get query() {
-        if (query === null) query = queryObject(url);
-        return query;
-      },
-      requestId,
-      env,
-    });
+    let ctx;
+    if (StringPrototypeIndexOf(url, "?") === -1) {
+      ctx = { params: isObjectLike(params) ? params : EMPTY_PARAMS, query: EMPTY_QUERY, requestId, env };
+    } else {
+      let query = null;
+      ctx = {
+        params: isObjectLike(params) ? params : EMPTY_PARAMS,
+        // Parsed on first use: most handlers never look at it.
+        get query() {
+          if (query === null) query = queryObject(url);
+          return query;
+        },
+        requestId,
+        env,
+      };
+    }
     result = handler(request, ctx);
   } catch (err) {
     safeFail(id, err);
