@@ -228,11 +228,12 @@ fn serve_deploy_rollback_logs_and_shutdown_with_the_real_binary() {
     assert_eq!(answer, Some((200, "HEY!".into())));
 }
 
-#[test]
-fn config_check_names_the_bad_key() {
+/// Runs `kiln config check` on a file with `contents` (and extra environment); returns
+/// whether it succeeded and everything it printed.
+fn config_check(contents: &str, env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().expect("tmp");
     let config = dir.path().join("kiln.toml");
-    std::fs::write(&config, "[limits]\ncpu_ms = 0\n").expect("write");
+    std::fs::write(&config, contents).expect("write");
     let out = Command::new(KILN)
         .args([
             "config",
@@ -240,50 +241,30 @@ fn config_check_names_the_bad_key() {
             "--config",
             config.to_str().expect("path"),
         ])
+        .envs(env.iter().copied())
         .output()
         .expect("run");
-    assert!(!out.status.success());
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("limits.cpu_ms"), "{text}");
+    (out.status.success(), text)
+}
 
-    std::fs::write(&config, "listen = \"127.0.0.1:9999\"\nunknown_key = 1\n").expect("write");
-    let out = Command::new(KILN)
-        .args([
-            "config",
-            "check",
-            "--config",
-            config.to_str().expect("path"),
-        ])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("unknown_key"), "{text}");
+#[test]
+fn config_check_names_the_bad_key() {
+    let (ok, text) = config_check("[limits]\ncpu_ms = 0\n", &[]);
+    assert!(!ok && text.contains("limits.cpu_ms"), "{text}");
 
-    std::fs::write(
-        &config,
+    let (ok, text) = config_check("listen = \"127.0.0.1:9999\"\nunknown_key = 1\n", &[]);
+    assert!(!ok && text.contains("unknown_key"), "{text}");
+
+    let (ok, text) = config_check(
         "listen = \"127.0.0.1:9999\"\n[limits]\ncpu_ms = 20\n",
-    )
-    .expect("write");
-    let out = Command::new(KILN)
-        .args([
-            "config",
-            "check",
-            "--config",
-            config.to_str().expect("path"),
-        ])
-        .env("KILN_LIMITS__WALL_MS", "1234")
-        .output()
-        .expect("run");
-    let text = stdout(&out);
+        &[("KILN_LIMITS__WALL_MS", "1234")],
+    );
+    assert!(ok, "{text}");
     assert!(
         text.contains("cpu_ms = 20") && text.contains("wall_ms = 1234"),
         "{text}"

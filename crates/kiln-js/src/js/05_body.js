@@ -101,14 +101,32 @@ const REQUEST_REDIRECTS = ["follow", "error", "manual"];
 let createIncomingRequest; // (method, url, flatHeaders, bodyBytesOrNull) => Request
 let isRequest; // (v) => boolean
 
+// Slots of a Request's state array (see `class Request`).
+const RQ_METHOD = 0;
+const RQ_URL = 1;
+const RQ_HEADERS = 2; // Headers, or null until first use (then built from RQ_HEADERS_FLAT)
+const RQ_HEADERS_FLAT = 3; // the host's flat [name, value, ...] list, or null
+const RQ_BODY = 4; // BodyData or null
+const RQ_REDIRECT = 5;
+const RQ_SIGNAL = 6; // AbortSignal, or null until first use
+
+/** Headers of a request state, materialised from the host's flat list on first use. */
+function requestStateHeaders(st) {
+  let h = st[RQ_HEADERS];
+  if (h === null) {
+    h = headersFromFlat(st[RQ_HEADERS_FLAT], false);
+    st[RQ_HEADERS] = h;
+    st[RQ_HEADERS_FLAT] = null;
+  }
+  return h;
+}
+
 class Request {
-  #method;
-  #url;
-  #headers = null;
-  #headersFlat = null;
-  #body = null;
-  #redirect = "follow";
-  #signal = null;
+  // All state lives in one array indexed by the RQ_* slots, created by an array literal:
+  // dispatch builds one Request per request, and in QuickJS every declared private field (and
+  // a private-method brand) is a property definition on every construction, as is every
+  // property of an object literal, while an array literal is a single allocation.
+  #s;
 
   static {
     createIncomingRequest = (method, url, flatHeaders, bytes) => {
@@ -118,36 +136,35 @@ class Request {
       incomingBody = bytes;
       return new Request(kIncoming);
     };
-    isRequest = (v) => isObjectLike(v) && #method in v;
+    isRequest = (v) => isObjectLike(v) && #s in v;
     platformBrandChecks[platformBrandChecks.length] = isRequest;
   }
 
   constructor(input, init = undefined) {
     if (input === kIncoming) {
       // Fast path for dispatch: arguments are trusted (validated by the host).
-      this.#method = incomingMethod;
-      this.#url = incomingUrl;
-      this.#headersFlat = incomingHeaders;
       const bytes = incomingBody;
-      incomingHeaders = incomingBody = null;
+      let body = null;
       if (bytes !== null && bytes !== undefined) {
-        const body = new BodyData(null, bytes);
+        body = new BodyData(null, bytes);
         body.incoming = true;
-        this.#body = body;
       }
+      this.#s = [incomingMethod, incomingUrl, null, incomingHeaders, body, "follow", null];
+      incomingHeaders = incomingBody = null;
       return;
     }
     requireArgs(arguments.length, 1, "Request constructor");
     if (init !== undefined && init !== null && !isObjectLike(init)) {
       throw new TypeErrorCtor("Request: init must be an object");
     }
-    let inputRequest = null;
-    if (isObjectLike(input) && #method in input) {
-      inputRequest = input;
-      this.#method = input.#method;
-      this.#url = input.#url;
-      this.#redirect = input.#redirect;
-      this.#signal = input.#signal;
+    const st = ["GET", "", null, null, null, "follow", null];
+    let inputState = null;
+    if (isObjectLike(input) && #s in input) {
+      inputState = input.#s;
+      st[RQ_METHOD] = inputState[RQ_METHOD];
+      st[RQ_URL] = inputState[RQ_URL];
+      st[RQ_REDIRECT] = inputState[RQ_REDIRECT];
+      st[RQ_SIGNAL] = inputState[RQ_SIGNAL];
     } else {
       const s = toUSVString(input);
       const parts = hostUrlParse(s, undefined);
@@ -155,8 +172,7 @@ class Request {
       if (parts[U_USERNAME] !== "" || parts[U_PASSWORD] !== "") {
         throw new TypeErrorCtor("Request: URLs with credentials are not allowed");
       }
-      this.#method = "GET";
-      this.#url = parts[U_HREF];
+      st[RQ_URL] = parts[U_HREF];
     }
 
     let initBody;
@@ -165,69 +181,69 @@ class Request {
       initBody = init.body;
       initHeaders = init.headers;
       const method = init.method;
-      if (method !== undefined) this.#method = normalizeMethod(method);
+      if (method !== undefined) st[RQ_METHOD] = normalizeMethod(method);
       const redirect = init.redirect;
       if (redirect !== undefined) {
         const r = toDOMString(redirect);
         if (!ArrayPrototypeIncludes(REQUEST_REDIRECTS, r)) throw new TypeErrorCtor(`Request: invalid redirect mode '${r}'`);
-        this.#redirect = r;
+        st[RQ_REDIRECT] = r;
       }
       const signal = init.signal;
       if (signal !== undefined) {
         if (signal !== null && !isAbortSignal(signal)) throw new TypeErrorCtor("Request: init.signal must be an AbortSignal");
-        this.#signal = signal;
+        st[RQ_SIGNAL] = signal;
       }
     }
 
-    if (initHeaders !== undefined) this.#headers = new Headers(initHeaders);
-    else if (inputRequest !== null) this.#headers = new Headers(inputRequest.#getHeaders());
-    else this.#headers = new Headers();
+    let headers;
+    if (initHeaders !== undefined) headers = new Headers(initHeaders);
+    else if (inputState !== null) headers = new Headers(requestStateHeaders(inputState));
+    else headers = new Headers();
+    st[RQ_HEADERS] = headers;
 
-    const inputBody = inputRequest !== null ? inputRequest.#body : null;
+    const inputBody = inputState !== null ? inputState[RQ_BODY] : null;
     const hasInitBody = initBody !== undefined && initBody !== null;
-    if ((hasInitBody || inputBody !== null) && (this.#method === "GET" || this.#method === "HEAD")) {
+    const method = st[RQ_METHOD];
+    if ((hasInitBody || inputBody !== null) && (method === "GET" || method === "HEAD")) {
       throw new TypeErrorCtor("Request: a GET or HEAD request cannot have a body");
     }
     if (hasInitBody) {
       const extracted = extractBody(initBody, "Request");
-      this.#body = extracted[0];
-      if (extracted[1] !== null && !headersHasInternal(this.#headers, "content-type")) {
-        headersSetInternal(this.#headers, "content-type", extracted[1]);
+      st[RQ_BODY] = extracted[0];
+      if (extracted[1] !== null && !headersHasInternal(headers, "content-type")) {
+        headersSetInternal(headers, "content-type", extracted[1]);
       }
     } else if (inputBody !== null) {
-      this.#body = cloneBody(inputBody, "Request");
+      st[RQ_BODY] = cloneBody(inputBody, "Request");
       inputBody.used = true; // the new request takes over the input's body
     }
-  }
-
-  #getHeaders() {
-    let h = this.#headers;
-    if (h === null) {
-      h = headersFromFlat(this.#headersFlat, false);
-      this.#headers = h;
-      this.#headersFlat = null;
-    }
-    return h;
+    this.#s = st;
   }
 
   get method() {
-    return this.#method;
+    return this.#s[RQ_METHOD];
   }
   get url() {
-    return this.#url;
+    return this.#s[RQ_URL];
   }
   get headers() {
-    return this.#getHeaders();
+    return requestStateHeaders(this.#s);
   }
   get bodyUsed() {
-    return this.#body !== null && this.#body.used;
+    const body = this.#s[RQ_BODY];
+    return body !== null && body.used;
   }
   get redirect() {
-    return this.#redirect;
+    return this.#s[RQ_REDIRECT];
   }
   get signal() {
-    if (this.#signal === null) this.#signal = createAbortSignal();
-    return this.#signal;
+    const st = this.#s;
+    let signal = st[RQ_SIGNAL];
+    if (signal === null) {
+      signal = createAbortSignal();
+      st[RQ_SIGNAL] = signal;
+    }
+    return signal;
   }
   get cache() {
     return "default";
@@ -258,16 +274,16 @@ class Request {
   }
 
   async text() {
-    return consumeText(this.#body, "Request.text");
+    return consumeText(this.#s[RQ_BODY], "Request.text");
   }
   async json() {
-    return consumeJson(this.#body, "Request.json");
+    return consumeJson(this.#s[RQ_BODY], "Request.json");
   }
   async arrayBuffer() {
-    return TypedArrayPrototypeGetBuffer(consumeBytes(this.#body, "Request.arrayBuffer"));
+    return TypedArrayPrototypeGetBuffer(consumeBytes(this.#s[RQ_BODY], "Request.arrayBuffer"));
   }
   async bytes() {
-    return consumeBytes(this.#body, "Request.bytes");
+    return consumeBytes(this.#s[RQ_BODY], "Request.bytes");
   }
   async formData() {
     throw new TypeErrorCtor("Request.formData is not supported; use `new URLSearchParams(await request.text())`");
@@ -277,19 +293,22 @@ class Request {
   }
 
   clone() {
-    const body = cloneBody(this.#body, "Request.clone");
-    const r = createIncomingRequest(this.#method, this.#url, null, null);
-    r.#headers = new Headers(this.#getHeaders());
-    r.#body = body;
-    r.#redirect = this.#redirect;
-    r.#signal = this.#signal;
+    const st = this.#s;
+    const body = cloneBody(st[RQ_BODY], "Request.clone");
+    const r = createIncomingRequest(st[RQ_METHOD], st[RQ_URL], null, null);
+    const rs = r.#s;
+    rs[RQ_HEADERS] = new Headers(requestStateHeaders(st));
+    rs[RQ_BODY] = body;
+    rs[RQ_REDIRECT] = st[RQ_REDIRECT];
+    rs[RQ_SIGNAL] = st[RQ_SIGNAL];
     return r;
   }
 
   [kInspect]() {
+    const st = this.#s;
     return {
-      method: this.#method, url: this.#url, headers: this.#getHeaders(), bodyUsed: this.bodyUsed,
-      redirect: this.#redirect,
+      method: st[RQ_METHOD], url: st[RQ_URL], headers: requestStateHeaders(st), bodyUsed: this.bodyUsed,
+      redirect: st[RQ_REDIRECT],
     };
   }
 }

@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::rfc3339;
 use crate::error::ApiError;
-use crate::scripts::script_not_found;
 use crate::server::AppState;
 
 /// Query parameters.
@@ -34,10 +33,8 @@ pub async fn query(
     Path(name): Path<String>,
     Query(params): Query<LogParams>,
 ) -> Result<Response, ApiError> {
+    super::scripts::existing_script(&state, &name).await?;
     let store = state.scripts.store();
-    if store.get_script(&name).await?.is_none() {
-        return Err(script_not_found(&name));
-    }
     let min_level = params
         .level
         .as_deref()

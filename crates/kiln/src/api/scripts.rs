@@ -63,6 +63,19 @@ fn version_view(r: kiln_store::VersionRecord, active: i64) -> VersionView {
     }
 }
 
+/// The script's record, or 404 `SCRIPT_NOT_FOUND`.
+pub(super) async fn existing_script(
+    state: &AppState,
+    name: &str,
+) -> Result<kiln_store::ScriptRecord, ApiError> {
+    state
+        .scripts
+        .store()
+        .get_script(name)
+        .await?
+        .ok_or_else(|| script_not_found(name))
+}
+
 /// `GET /engine/api/scripts`
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let scripts: Vec<ScriptView> = state
@@ -81,12 +94,7 @@ pub async fn show(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = state
-        .scripts
-        .store()
-        .get_script(&name)
-        .await?
-        .ok_or_else(|| script_not_found(&name))?;
+    let record = existing_script(&state, &name).await?;
     let routes = state
         .scripts
         .table()
@@ -118,10 +126,7 @@ pub async fn versions(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let store = state.scripts.store();
-    let record = store
-        .get_script(&name)
-        .await?
-        .ok_or_else(|| script_not_found(&name))?;
+    let record = existing_script(&state, &name).await?;
     let versions: Vec<VersionView> = store
         .list_versions(&name)
         .await?
@@ -137,10 +142,7 @@ pub async fn version(
     Path((name, version)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
     let store = state.scripts.store();
-    let record = store
-        .get_script(&name)
-        .await?
-        .ok_or_else(|| script_not_found(&name))?;
+    let record = existing_script(&state, &name).await?;
     let Some(v) = store.get_version(&name, version).await? else {
         return Err(ApiError::not_found(
             "VERSION_NOT_FOUND",
@@ -304,9 +306,7 @@ pub async fn rollback(
 ) -> Result<Response, ApiError> {
     let request: RollbackRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"version\": N}}: {e}")))?;
-    if state.scripts.store().get_script(&name).await?.is_none() {
-        return Err(script_not_found(&name));
-    }
+    existing_script(&state, &name).await?;
     let script = state.scripts.rollback(&name, request.version).await?;
     Ok(
         Json(serde_json::json!({ "script": name, "active_version": script.version }))

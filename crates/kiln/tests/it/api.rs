@@ -89,3 +89,35 @@ async fn oversized_request_bodies_get_a_json_413() {
     assert_eq!(response.text().await.expect("text"), "small");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    let server = TestServer::start().await;
+    server
+        .deploy_js(
+            "slow",
+            r#"export function init() {
+              registerWebHandler("GET", "/slow", async () => {
+                await new Promise((r) => setTimeout(r, 500));
+                return "finished";
+              });
+            }"#,
+        )
+        .await;
+    let in_flight = tokio::spawn({
+        let client = server.client.clone();
+        let url = server.url("/slow");
+        async move { client.get(&url).send().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let base = server.base.clone();
+    server.stop().await;
+    let response = in_flight
+        .await
+        .expect("join")
+        .expect("the in-flight request was dropped");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("text"), "finished");
+    // And the server is gone.
+    assert!(reqwest::get(format!("{base}/health/live")).await.is_err());
+}

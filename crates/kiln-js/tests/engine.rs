@@ -1,0 +1,220 @@
+//! The engine on its own, driven from a thread that is not one of its workers (so every
+//! invocation takes the cross-thread path): prepare, warm, invoke, limits, retire.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kiln_js::{
+    BundleFile, BundleLimits, Engine, EngineConfig, HttpRequest, InvokeError, Limits, LogSink,
+    ScriptLog, ScriptVersion,
+};
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<ScriptLog>>);
+
+impl LogSink for Collect {
+    fn log(&self, entry: ScriptLog) {
+        self.0.lock().unwrap().push(entry);
+    }
+}
+
+fn request(path: &str) -> HttpRequest {
+    HttpRequest {
+        method: "GET".into(),
+        url: format!("http://kiln.test{path}"),
+        headers: http::HeaderMap::new(),
+        body: bytes::Bytes::new(),
+    }
+}
+
+async fn deploy(engine: &Engine, source: &str, limits: Limits) -> Arc<ScriptVersion> {
+    let files = vec![BundleFile {
+        path: "main.js".into(),
+        content: source.as_bytes().to_vec(),
+    }];
+    let prepared = engine
+        .prepare("t", files, limits, BTreeMap::new(), BundleLimits::default())
+        .await
+        .expect("prepare");
+    let script = Arc::new(prepared.committed(1));
+    engine.warm(&script);
+    script
+}
+
+const SCRIPT: &str = r#"
+let count = 0;
+export function init() {
+  registerWebHandler("GET", "/count", () => ({ count: ++count }));
+  registerWebHandler("GET", "/wait", async () => { await new Promise((r) => setTimeout(r, 50)); return "waited"; });
+  registerWebHandler("GET", "/spin", () => { for (;;) {} });
+  registerWebHandler("GET", "/log", (req, ctx) => { console.warn("hi from", ctx.requestId); return "logged"; });
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_from_outside_the_workers_are_sent_to_them() {
+    let sink = Arc::new(Collect::default());
+    let engine = Engine::start(
+        EngineConfig {
+            workers: 2,
+            ..EngineConfig::default()
+        },
+        sink.clone(),
+    )
+    .expect("engine");
+    assert_eq!(engine.worker_count(), 2);
+    let script = deploy(&engine, SCRIPT, Limits::default()).await;
+    assert_eq!(script.routes.len(), 4);
+
+    // Round robin over two workers, each with its own isolate (and its own counter).
+    let mut counts = Vec::new();
+    for _ in 0..4 {
+        let answer = engine
+            .invoke(&script, 0, vec![], request("/count"), "r")
+            .await
+            .expect("invoke");
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.headers["content-type"], "application/json");
+        counts.push(String::from_utf8(answer.body.to_vec()).unwrap());
+    }
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            r#"{"count":1}"#,
+            r#"{"count":1}"#,
+            r#"{"count":2}"#,
+            r#"{"count":2}"#
+        ]
+    );
+
+    let answer = engine
+        .invoke(&script, 1, vec![], request("/wait"), "r")
+        .await
+        .expect("wait");
+    assert_eq!(&answer.body[..], b"waited");
+
+    let error = engine
+        .invoke(&script, 2, vec![], request("/spin"), "r")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            InvokeError::Timeout {
+                budget: "CPU time",
+                limit_ms: 50
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.status(), 504);
+
+    let answer = engine
+        .invoke(&script, 3, vec![], request("/log"), "req-42")
+        .await
+        .expect("log");
+    assert_eq!(&answer.body[..], b"logged");
+    let logs = sink.0.lock().unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.message == "hi from req-42" && l.request_id.as_deref() == Some("req-42")),
+        "{:?}",
+        logs.iter().map(|l| &l.message).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_clock_budget_answers_a_promise_that_never_settles() {
+    let engine = Engine::start(
+        EngineConfig {
+            workers: 1,
+            ..EngineConfig::default()
+        },
+        Arc::new(Collect::default()),
+    )
+    .expect("engine");
+    let limits = Limits {
+        wall: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let script = deploy(
+        &engine,
+        "export function init() { registerWebHandler('GET', '/', () => new Promise(() => {})); }",
+        limits,
+    )
+    .await;
+    let error = engine
+        .invoke(&script, 0, vec![], request("/"), "r")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            InvokeError::Timeout {
+                budget: "wall-clock time",
+                limit_ms: 200
+            }
+        ),
+        "{error:?}"
+    );
+    // Retiring the version drops its isolates; invoking it again starts a fresh one.
+    engine.retire(&script);
+    let error = engine
+        .invoke(&script, 0, vec![], request("/"), "r")
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "SCRIPT_TIMEOUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_rejects_what_cannot_start() {
+    let engine =
+        Engine::start(EngineConfig::default(), Arc::new(Collect::default())).expect("engine");
+    let cases = [
+        (
+            "export function init() { throw new TypeError('nope'); }",
+            "TypeError: nope",
+        ),
+        ("export function init() { for (;;) {} }", "CPU budget"),
+        (
+            "export function init() { const a = []; for (;;) a.push(new Array(1e5).fill(1)); }",
+            "memory",
+        ),
+        (
+            "export function init() { registerWebHandler('GET', 'no-slash', () => 1); }",
+            "path",
+        ),
+        (
+            "export function init() { registerWebHandler('GET', '/x', 'notAFunction'); }",
+            "function",
+        ),
+    ];
+    for (source, needle) in cases {
+        let files = vec![BundleFile {
+            path: "main.js".into(),
+            content: source.as_bytes().to_vec(),
+        }];
+        let limits = Limits {
+            memory_bytes: 16 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let error = engine
+            .prepare(
+                "bad",
+                files,
+                limits,
+                BTreeMap::new(),
+                BundleLimits::default(),
+            )
+            .await
+            .expect_err(source);
+        let message = error.to_string();
+        assert!(
+            message.contains(needle),
+            "expected {needle:?} in {message:?}"
+        );
+    }
+}
