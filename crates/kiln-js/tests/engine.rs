@@ -170,6 +170,57 @@ async fn the_wall_clock_budget_answers_a_promise_that_never_settles() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_gets_the_memory_limit_error_and_a_fresh_isolate() {
+    let engine = Engine::start(
+        EngineConfig {
+            workers: 1,
+            ..EngineConfig::default()
+        },
+        Arc::new(Collect::default()),
+    )
+    .expect("engine");
+    let limits = Limits {
+        memory_bytes: 24 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let source = r#"
+      let calls = 0;
+      export function init() {
+        registerWebHandler("GET", "/hog", () => { const hog = []; for (;;) hog.push(new Array(10000).fill(hog.length)); });
+        registerWebHandler("GET", "/swallow", () => {
+          try { const hog = []; for (;;) hog.push(new Array(10000).fill(1)); } catch (e) { return "swallowed"; }
+        });
+        registerWebHandler("GET", "/calls", () => ({ calls: ++calls }));
+      }"#;
+    let script = deploy(&engine, source, limits).await;
+    assert_eq!(
+        engine
+            .invoke(&script, 2, vec![], request("/calls"), "r")
+            .await
+            .expect("calls")
+            .body,
+        &br#"{"calls":1}"#[..]
+    );
+    for route in [0, 1] {
+        let error = engine
+            .invoke(&script, route, vec![], request("/"), "r")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, InvokeError::MemoryLimit { limit_mib: 24 }),
+            "route {route}: {error:?}"
+        );
+        assert_eq!((error.status(), error.code()), (503, "SCRIPT_MEMORY_LIMIT"));
+        // The isolate was replaced: module state starts over.
+        let answer = engine
+            .invoke(&script, 2, vec![], request("/calls"), "r")
+            .await
+            .expect("calls");
+        assert_eq!(&answer.body[..], br#"{"calls":1}"#);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepare_rejects_what_cannot_start() {
     let engine =
         Engine::start(EngineConfig::default(), Arc::new(Collect::default())).expect("engine");

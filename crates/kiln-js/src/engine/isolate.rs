@@ -20,6 +20,7 @@ use rquickjs::{
     Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value,
 };
 
+use super::allocator::{HeapState, LimitedAllocator};
 use super::host::{HostState, build_host};
 use crate::bundle::Bundle;
 use crate::cpu_clock::thread_cpu_ns;
@@ -74,6 +75,8 @@ pub(crate) struct TurnOutcome {
     /// Jobs were still queued when the turn ended (only after a cut-off): the isolate's
     /// microtask queue can no longer be trusted.
     pub jobs_left: bool,
+    /// An allocation was refused during the turn: the heap limit was reached.
+    pub out_of_memory: bool,
 }
 
 impl TurnOutcome {
@@ -98,6 +101,7 @@ pub(crate) struct Isolate {
     context: Context,
     runtime: Runtime,
     interrupt: Rc<Interrupt>,
+    heap: Rc<HeapState>,
     /// The state the host functions write into.
     pub host: Rc<HostState>,
     /// Routes registered by `init()` on this isolate.
@@ -113,8 +117,10 @@ impl Isolate {
     ) -> Result<Isolate, StartError> {
         let limits = script.limits.clone();
         let engine_err = |e: rquickjs::Error| StartError::Engine(e.to_string());
-        let runtime = Runtime::new().map_err(engine_err)?;
-        runtime.set_memory_limit(limits.memory_bytes);
+        let heap = Rc::new(HeapState::default());
+        let runtime =
+            Runtime::new_with_alloc(LimitedAllocator::new(limits.memory_bytes, heap.clone()))
+                .map_err(engine_err)?;
         runtime.set_max_stack_size(limits.max_stack_bytes);
         let interrupt = Rc::new(Interrupt::default());
         let irq = interrupt.clone();
@@ -144,6 +150,9 @@ impl Isolate {
         if interrupt.fired.replace(false) {
             return Err(StartError::Timeout(init_ms));
         }
+        if heap.exceeded.replace(false) {
+            return Err(StartError::Memory(memory_mib));
+        }
         let (handles, routes) = setup.map_err(|message| {
             if message.contains("out of memory") {
                 StartError::Memory(memory_mib)
@@ -158,6 +167,7 @@ impl Isolate {
             context,
             runtime,
             interrupt,
+            heap,
             host,
             routes,
         })
@@ -182,6 +192,7 @@ impl Isolate {
             started_cpu_ns: start,
             timed_out,
             jobs_left,
+            out_of_memory: self.heap.exceeded.replace(false),
         };
         (result, outcome)
     }

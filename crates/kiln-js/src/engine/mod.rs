@@ -6,6 +6,7 @@
 //! wait has an outer deadline slightly past the wall-clock budget as a watchdog, so a worker
 //! stuck in code QuickJS's interrupt handler cannot reach still answers its clients.
 
+mod allocator;
 mod host;
 mod isolate;
 mod watchdog;

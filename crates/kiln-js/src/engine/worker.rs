@@ -339,9 +339,18 @@ impl Worker {
         let script = slot.isolate.host.script.clone();
         // Usually one completion: take the queue (no allocation) instead of collecting it.
         let completions = std::mem::take(&mut *slot.isolate.host.completions.borrow_mut());
-        let mut out_of_memory = slot.isolate.host.out_of_memory.replace(false);
+        let mut out_of_memory =
+            slot.isolate.host.out_of_memory.replace(false) || outcome.out_of_memory;
+        let limit_mib = script.limits.memory_bytes / (1024 * 1024);
         for completion in completions {
-            self.finish(completion.id, completion.outcome);
+            // The heap limit was hit during this turn: whatever the script made of the failed
+            // allocation (it may surface as a bare `null`), the answer is a memory-limit error.
+            let result = if outcome.out_of_memory && Some(completion.id) == owner {
+                Err(InvokeError::MemoryLimit { limit_mib })
+            } else {
+                completion.outcome
+            };
+            self.finish(completion.id, result);
         }
         // Charge the turn to its invocation if that is still running (async handlers).
         if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
@@ -394,7 +403,6 @@ impl Worker {
             }
         }
         if out_of_memory {
-            let limit_mib = script.limits.memory_bytes / (1024 * 1024);
             self.script_log(
                 &script,
                 LogLevel::Error,

@@ -334,11 +334,33 @@ function validateStatusText(value) {
 
 let completeWithResponse; // (id, response) => void
 let isResponse; // (v) => boolean
+let responseHeaders; // (response) => Headers, created on first use
+
+// Header presets of the common results: host.complete accepts a preset number in place of a
+// header list (see HEADER_PRESETS in engine/host.rs), which spares building and converting a
+// list on every response.
+const NO_HEADERS = 0;
+const TEXT_HEADERS = 1;
+const HTML_HEADERS = 2;
+const JSON_HEADERS = 3;
+const BINARY_HEADERS = 4;
+
+/** The header list for a response whose only header is (at most) a content type. */
+function contentTypeHeaders(contentType) {
+  if (contentType === null) return NO_HEADERS;
+  if (contentType === "text/plain;charset=UTF-8") return TEXT_HEADERS;
+  if (contentType === "application/json") return JSON_HEADERS;
+  if (contentType === "text/html;charset=UTF-8") return HTML_HEADERS;
+  return ["content-type", contentType];
+}
 
 class Response {
   #status = 200;
   #statusText = "";
-  #headers;
+  // Created on first use (most handlers never touch a response's headers): until then the
+  // only header is #contentType, the body's default content type.
+  #headers = null;
+  #contentType = null;
   #body = null;
   #type = "default";
   #url = "";
@@ -362,7 +384,16 @@ class Response {
         // Bodies are buffered and immutable, so the same Response may be returned again.
         payload = body.text !== null ? body.text : body.bytes;
       }
-      hostComplete(id, r.#status, headersToFlat(r.#headers), payload);
+      const headers = r.#headers === null ? contentTypeHeaders(r.#contentType) : headersToFlat(r.#headers);
+      hostComplete(id, r.#status, headers, payload);
+    };
+    responseHeaders = (r) => {
+      if (r.#headers === null) {
+        const h = new Headers();
+        if (r.#contentType !== null) headersSetInternal(h, "content-type", r.#contentType);
+        r.#headers = h;
+      }
+      return r.#headers;
     };
   }
 
@@ -382,15 +413,18 @@ class Response {
       const statusText = init.statusText;
       if (statusText !== undefined) this.#statusText = validateStatusText(statusText);
     }
-    this.#headers = headersInit === undefined ? new Headers() : new Headers(headersInit);
+    if (headersInit !== undefined) this.#headers = new Headers(headersInit);
     if (body !== null && body !== undefined) {
       if (ArrayPrototypeIncludes(NULL_BODY_STATUSES, this.#status)) {
         throw new TypeErrorCtor(`Response: a response with status ${this.#status} cannot have a body`);
       }
       const extracted = extractBody(body, "Response");
       this.#body = extracted[0];
-      if (extracted[1] !== null && !headersHasInternal(this.#headers, "content-type")) {
-        headersSetInternal(this.#headers, "content-type", extracted[1]);
+      if (extracted[1] !== null) {
+        if (this.#headers === null) this.#contentType = extracted[1];
+        else if (!headersHasInternal(this.#headers, "content-type")) {
+          headersSetInternal(this.#headers, "content-type", extracted[1]);
+        }
       }
     }
   }
@@ -404,7 +438,8 @@ class Response {
       throw new TypeErrorCtor(`Response.json: a response with status ${r.#status} cannot have a body`);
     }
     r.#body = new BodyData(text, null);
-    if (!headersHasInternal(r.#headers, "content-type")) headersSetInternal(r.#headers, "content-type", "application/json");
+    if (r.#headers === null) r.#contentType = "application/json";
+    else if (!headersHasInternal(r.#headers, "content-type")) headersSetInternal(r.#headers, "content-type", "application/json");
     return r;
   }
 
@@ -419,7 +454,7 @@ class Response {
     }
     const r = new Response(null);
     r.#status = st;
-    headersSetInternal(r.#headers, "location", parts[U_HREF]);
+    headersSetInternal(responseHeaders(r), "location", parts[U_HREF]);
     headersMakeImmutable(r.#headers);
     return r;
   }
@@ -428,7 +463,7 @@ class Response {
     const r = new Response(null);
     r.#status = 0;
     r.#type = "error";
-    headersMakeImmutable(r.#headers);
+    headersMakeImmutable(responseHeaders(r));
     return r;
   }
 
@@ -451,7 +486,7 @@ class Response {
     return this.#statusText;
   }
   get headers() {
-    return this.#headers;
+    return responseHeaders(this);
   }
   get bodyUsed() {
     return this.#body !== null && this.#body.used;
@@ -481,7 +516,8 @@ class Response {
     const r = new Response(null);
     r.#status = this.#status;
     r.#statusText = this.#statusText;
-    r.#headers = new Headers(this.#headers);
+    r.#headers = this.#headers === null ? null : new Headers(this.#headers);
+    r.#contentType = this.#contentType;
     r.#body = body;
     r.#type = this.#type;
     r.#url = this.#url;
@@ -491,7 +527,7 @@ class Response {
   [kInspect]() {
     return {
       status: this.#status, statusText: this.#statusText, ok: this.ok, type: this.#type,
-      headers: this.#headers, bodyUsed: this.bodyUsed,
+      headers: responseHeaders(this), bodyUsed: this.bodyUsed,
     };
   }
 }

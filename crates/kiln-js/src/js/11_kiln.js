@@ -332,14 +332,6 @@ function wellFormed(s) {
   return StringPrototypeIsWellFormed(s) ? s : StringPrototypeToWellFormed(s);
 }
 
-// Header presets of the common results: host.complete accepts a preset number in place of a
-// header list (see HEADER_PRESETS in engine/host.rs), which spares building and converting a
-// list on every response.
-const NO_HEADERS = 0;
-const TEXT_HEADERS = 1;
-const HTML_HEADERS = 2;
-const JSON_HEADERS = 3;
-const BINARY_HEADERS = 4;
 
 function completeWith(id, value) {
   if (value === undefined) {
