@@ -49,27 +49,75 @@ pub enum StartError {
     Engine(String),
 }
 
-/// CPU deadline shared with the interrupt handler.
+/// The CPU budget of the running turn, shared with the interrupt handler.
+///
+/// Reading a thread's CPU clock is a system call, too slow to pay on every request. So a turn
+/// is armed with the wall-clock time it starts at, and the CPU clock is first read when QuickJS
+/// calls the interrupt handler (after some thousands of operations, i.e. only in turns that run
+/// long enough to matter). The CPU spent before that first reading is taken to be the wall time
+/// elapsed until it — a few microseconds of work, exact unless the thread was preempted in that
+/// window. Short turns (most requests) never touch the CPU clock.
 #[derive(Default)]
 struct Interrupt {
-    /// Thread CPU time (ns) after which the running turn is cut off; 0 = disarmed.
-    deadline_ns: Cell<u64>,
+    armed: Cell<Option<Armed>>,
     /// Set by the interrupt handler when it cut a turn off.
     fired: Cell<bool>,
 }
 
+#[derive(Clone, Copy)]
+struct Armed {
+    wall_start: std::time::Instant,
+    budget_ns: u64,
+    /// Estimated thread CPU time at the start of the turn, once the clock has been read.
+    cpu_start: Option<u64>,
+}
+
 impl Interrupt {
+    fn arm(&self, budget_ns: u64) {
+        self.armed.set(Some(Armed {
+            wall_start: std::time::Instant::now(),
+            budget_ns: budget_ns.max(1),
+            cpu_start: None,
+        }));
+    }
+
+    /// Disarms; returns the CPU time the turn used (the wall time, an upper bound, when the
+    /// turn was too short to read the CPU clock).
+    fn disarm(&self) -> u64 {
+        match self.armed.take() {
+            None => 0,
+            Some(Armed {
+                cpu_start: Some(start),
+                ..
+            }) => thread_cpu_ns().saturating_sub(start),
+            Some(armed) => armed.wall_start.elapsed().as_nanos() as u64,
+        }
+    }
+
+    /// True once the armed turn has used more CPU than its budget.
     fn expired(&self) -> bool {
-        let deadline = self.deadline_ns.get();
-        deadline != 0 && thread_cpu_ns() > deadline
+        let Some(mut armed) = self.armed.get() else {
+            return false;
+        };
+        let now = thread_cpu_ns();
+        let start = match armed.cpu_start {
+            Some(start) => start,
+            None => {
+                let elapsed = armed.wall_start.elapsed().as_nanos() as u64;
+                let start = now.saturating_sub(elapsed);
+                armed.cpu_start = Some(start);
+                self.armed.set(Some(armed));
+                start
+            }
+        };
+        now.saturating_sub(start) > armed.budget_ns
     }
 }
 
 /// What happened during one turn.
 pub(crate) struct TurnOutcome {
-    /// Thread CPU time when the turn began; [`TurnOutcome::cpu_used`] reads the clock again
-    /// only when someone needs the figure (an invocation answered in its first turn does not).
-    pub started_cpu_ns: u64,
+    /// CPU time the turn used (see [`Interrupt`] for how it is measured).
+    pub cpu_ns: u64,
     /// The turn hit its CPU deadline and was cut off.
     pub timed_out: bool,
     /// Jobs were still queued when the turn ended (only after a cut-off): the isolate's
@@ -77,13 +125,6 @@ pub(crate) struct TurnOutcome {
     pub jobs_left: bool,
     /// An allocation was refused during the turn: the heap limit was reached.
     pub out_of_memory: bool,
-}
-
-impl TurnOutcome {
-    /// CPU time used since the turn began (call right after the turn).
-    pub fn cpu_used(&self) -> u64 {
-        thread_cpu_ns().saturating_sub(self.started_cpu_ns)
-    }
 }
 
 /// An error thrown out of a turn's entry call (normally the prelude catches everything;
@@ -139,12 +180,9 @@ impl Isolate {
         let context = Context::full(&runtime).map_err(engine_err)?;
         let host = Rc::new(HostState::new(script.clone(), sink));
 
-        let start = thread_cpu_ns();
-        interrupt
-            .deadline_ns
-            .set(start + limits.init_cpu.as_nanos() as u64);
+        interrupt.arm(limits.init_cpu.as_nanos() as u64);
         let setup = context.with(|ctx| setup(&ctx, &host, &script, &interrupt));
-        interrupt.deadline_ns.set(0);
+        interrupt.disarm();
         let memory_mib = limits.memory_bytes / (1024 * 1024);
         let init_ms = limits.init_cpu.as_millis() as u64;
         if interrupt.fired.replace(false) {
@@ -178,18 +216,17 @@ impl Isolate {
     where
         F: for<'js> FnOnce(&Ctx<'js>, &Self) -> rquickjs::Result<()>,
     {
-        let start = thread_cpu_ns();
-        self.interrupt.deadline_ns.set(start + budget_ns.max(1));
+        self.interrupt.arm(budget_ns);
         let result = self.context.with(|ctx| {
             let result = entry(&ctx, self).map_err(|e| turn_error(&ctx, e));
             drain_jobs(&ctx, &self.interrupt);
             result
         });
-        self.interrupt.deadline_ns.set(0);
+        let cpu_ns = self.interrupt.disarm();
         let timed_out = self.interrupt.fired.replace(false);
         let jobs_left = timed_out && self.runtime.is_job_pending();
         let outcome = TurnOutcome {
-            started_cpu_ns: start,
+            cpu_ns,
             timed_out,
             jobs_left,
             out_of_memory: self.heap.exceeded.replace(false),

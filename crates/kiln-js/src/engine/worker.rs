@@ -354,7 +354,7 @@ impl Worker {
         }
         // Charge the turn to its invocation if that is still running (async handlers).
         if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
-            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_used());
+            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_ns);
         }
         let request_id = owner
             .and_then(|id| self.pending.get(&id))
