@@ -19,7 +19,12 @@ use crate::server::AppState;
 
 /// Axum fallback handler serving script routes.
 pub async fn script_route(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    match serve(&state, request).await {
+    script_request(&state, request).await
+}
+
+/// Serves a request from the scripts' routes (the front service calls this directly).
+pub async fn script_request(state: &AppState, request: Request) -> Response {
+    match serve(state, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }

@@ -98,8 +98,9 @@ impl From<kiln_store::StoreError> for ApiError {
 }
 
 /// Middleware (the outermost one): gives every request an `x-request-id` — the client's own
-/// if it is a sane token, a fresh UUID otherwise — echoes it on the response, and renders
-/// [`ApiError`]s and framework errors as the standard JSON body carrying that id. A plain
+/// if it is a sane token, a fresh UUID otherwise — echoes it on the response, renders
+/// [`ApiError`]s and framework errors as the standard JSON body carrying that id, turns a panic
+/// below it into a 500, and writes the access log line. A plain
 /// tower layer (no boxing, no service clone per request): it wraps every request.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestContextLayer;
@@ -193,8 +194,25 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?;
+        let mut this = self.project();
+        // A panic anywhere below becomes a 500 (rendered like every error), never a dropped
+        // connection or a dead worker thread. The inner future is not polled again after it.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            this.inner.as_mut().poll(cx)
+        }));
+        let response = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => result?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "a request handler panicked");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        };
         let request_id = this
             .request_id
             .take()

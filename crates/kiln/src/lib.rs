@@ -4,6 +4,7 @@
 //! - [`config`]: one configuration struct, layered `kiln.toml` < `KILN_*` environment < flags.
 //! - [`cli`]: the `kiln` command line (serve, deploy, rollback, logs, config check).
 //! - [`server`]: state, router, middleware order, start-up and graceful shutdown.
+//! - [`front`]: the service every request enters: Kiln's own routes vs scripts' routes.
 //! - [`dispatch`]: the request path for script routes (route table → engine → response).
 //! - [`routing`]: the atomically swapped table of script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod front;
 pub mod health;
 pub mod routing;
 pub mod script_logs;

@@ -3,8 +3,9 @@
 //! Middleware, outermost first (one place, so the order is reviewable):
 //! 1. [`RequestContextLayer`] — every request gets an `x-request-id` (kept if the client sent a
 //!    sane one), echoed on the response; every error body gets the standard JSON shape with it;
-//!    it also writes the access log line (debug level; server errors at warn);
-//! 2. `CatchPanic` — a panic in a handler becomes a 500, never a dropped server.
+//!    a panic below becomes a 500; it also writes the access log line (debug level; server
+//!    errors at warn);
+//! 2. [`Front`] — Kiln's own paths go to the axum router, everything else to the scripts.
 //!
 //! Routes: `/health*`, `/engine/api/*` (admin token), and everything else to scripts.
 
@@ -16,11 +17,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use kiln_js::{Engine, EngineConfig};
 use kiln_store::{SqliteStore, Store};
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admin_token::AdminToken;
 use crate::config::Config;
-use crate::error::RequestContextLayer;
+use crate::error::{RequestContext, RequestContextLayer};
+use crate::front::Front;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
 use crate::{api, dispatch, health};
@@ -37,8 +38,18 @@ pub struct AppState {
     pub log_pipeline: Arc<LogPipeline>,
 }
 
-/// Builds the router with all middleware (no socket; testable with `oneshot`).
-pub fn app(state: Arc<AppState>) -> Router {
+/// The whole HTTP service: the request-context middleware around the [`Front`] split between
+/// Kiln's router and the scripts (no socket; testable with `oneshot`).
+pub type App = RequestContext<Front>;
+
+/// Builds the [`App`] service.
+pub fn app(state: Arc<AppState>) -> App {
+    let router = kiln_router(state.clone());
+    tower::Layer::layer(&RequestContextLayer, Front::new(router, state))
+}
+
+/// Kiln's own routes (`/health*`, `/engine/api/*`); other paths fall back to the scripts.
+fn kiln_router(state: Arc<AppState>) -> Router {
     let api_body_limit = state
         .config
         .http
@@ -54,8 +65,6 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .fallback(dispatch::script_route)
         .with_state(state)
-        .layer(CatchPanicLayer::new())
-        .layer(RequestContextLayer)
 }
 
 /// Opens the store, starts the engine, restores every script and serves on `listener` until
@@ -123,7 +132,7 @@ pub async fn run(
 /// Longest time in-flight requests get to finish after shutdown was requested.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(30);
 
-/// Serves `router` from every JavaScript worker thread: each accepts connections on its own
+/// Serves `app` from every JavaScript worker thread: each accepts connections on its own
 /// handle of the one listening socket, so a request is parsed, dispatched to the isolate and
 /// answered on one thread, without handing it to another. A worker busy (or stuck) in a long
 /// turn stops accepting; the others take the new connections. Returns once `shutdown` has
@@ -132,7 +141,7 @@ const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(30);
 async fn serve_on_workers(
     engine: &Engine,
     listener: tokio::net::TcpListener,
-    router: Router,
+    app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = Arc::new(listener.into_std()?);
@@ -141,7 +150,7 @@ async fn serve_on_workers(
     let tracker = Arc::downgrade(&alive);
     engine.run_on_workers(Arc::new(move |index| {
         let listener = listener.try_clone();
-        let router = router.clone();
+        let app = app.clone();
         let mut stop = stop_rx.clone();
         let alive = tracker.upgrade();
         Box::pin(async move {
@@ -156,7 +165,7 @@ async fn serve_on_workers(
             let stopped = async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             };
-            if let Err(error) = axum::serve(listener, router)
+            if let Err(error) = axum::serve(listener, tower::make::Shared::new(app))
                 .with_graceful_shutdown(stopped)
                 .await
             {
