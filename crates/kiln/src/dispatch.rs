@@ -135,5 +135,10 @@ fn absolute_url(request: &Request) -> String {
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    format!("{scheme}://{host}{path_and_query}")
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(host);
+    url.push_str(path_and_query);
+    url
 }

@@ -269,7 +269,7 @@ impl Engine {
         request: HttpRequest,
         request_id: &str,
     ) -> Result<HttpResponse, InvokeError> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, mut rx) = oneshot::channel();
         let invocation = Invocation {
             script: script.clone(),
             route,
@@ -293,6 +293,10 @@ impl Engine {
                 Some(index)
             }
         };
+        // The common case: a local invocation answered in its first turn.
+        if let Ok(result) = rx.try_recv() {
+            return result;
+        }
         let wait = script.limits.wall + WATCHDOG_GRACE;
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(result)) => result,
