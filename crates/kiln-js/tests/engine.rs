@@ -30,6 +30,14 @@ fn request(path: &str) -> HttpRequest {
     }
 }
 
+fn engine_with(workers: usize, sink: Arc<dyn LogSink>) -> Engine {
+    let config = EngineConfig {
+        workers,
+        ..EngineConfig::default()
+    };
+    Engine::start(config, sink).expect("engine")
+}
+
 async fn deploy(engine: &Engine, source: &str, limits: Limits) -> Arc<ScriptVersion> {
     let files = vec![BundleFile {
         path: "main.js".into(),
@@ -56,14 +64,7 @@ export function init() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_from_outside_the_workers_are_sent_to_them() {
     let sink = Arc::new(Collect::default());
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 2,
-            ..EngineConfig::default()
-        },
-        sink.clone(),
-    )
-    .expect("engine");
+    let engine = engine_with(2, sink.clone());
     assert_eq!(engine.worker_count(), 2);
     let script = deploy(&engine, SCRIPT, Limits::default()).await;
     assert_eq!(script.routes.len(), 4);
@@ -128,14 +129,7 @@ async fn invocations_from_outside_the_workers_are_sent_to_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wall_clock_budget_answers_a_promise_that_never_settles() {
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 1,
-            ..EngineConfig::default()
-        },
-        Arc::new(Collect::default()),
-    )
-    .expect("engine");
+    let engine = engine_with(1, Arc::new(Collect::default()));
     let limits = Limits {
         wall: Duration::from_millis(200),
         ..Limits::default()
@@ -171,14 +165,7 @@ async fn the_wall_clock_budget_answers_a_promise_that_never_settles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_hog_gets_the_memory_limit_error_and_a_fresh_isolate() {
-    let engine = Engine::start(
-        EngineConfig {
-            workers: 1,
-            ..EngineConfig::default()
-        },
-        Arc::new(Collect::default()),
-    )
-    .expect("engine");
+    let engine = engine_with(1, Arc::new(Collect::default()));
     let limits = Limits {
         memory_bytes: 24 * 1024 * 1024,
         ..Limits::default()
