@@ -122,6 +122,8 @@ pub(crate) struct Worker {
     current: HashMap<u64, u64>,
     /// Versions whose isolate failed to start on this worker (not retried per request).
     failed: HashMap<u64, StartError>,
+    /// Versions no longer routed (ids are never reused; one entry per deploy).
+    retired: HashSet<u64>,
     pending: HashMap<u64, Pending>,
     /// Wall-clock deadlines of invocations still pending after their first turn (an
     /// invocation answered in its first turn — the common case — never enters this set).
@@ -144,6 +146,7 @@ impl Worker {
             slots: HashMap::new(),
             current: HashMap::new(),
             failed: HashMap::new(),
+            retired: HashSet::new(),
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),
             timers: BinaryHeap::new(),
@@ -223,9 +226,12 @@ impl Worker {
             }
             WorkerMsg::Invoke(inv) => self.invoke(*inv),
             WorkerMsg::Warm(script) => {
-                let _ = self.isolate_for(&script);
+                if !self.retired.contains(&script.id) {
+                    let _ = self.isolate_for(&script);
+                }
             }
             WorkerMsg::Retire(version_id) => {
+                self.retired.insert(version_id);
                 self.failed.remove(&version_id);
                 if let Some(key) = self.current.remove(&version_id) {
                     self.retire(key, false);
@@ -255,15 +261,21 @@ impl Worker {
             Ok(isolate) => {
                 let key = self.next_key;
                 self.next_key += 1;
+                // A request that looked the route table up just before a deploy switched it
+                // may still arrive for the old version: serve it from an isolate that goes
+                // away with its last invocation instead of keeping it forever.
+                let retiring = self.retired.contains(&script.id);
                 self.slots.insert(
                     key,
                     Slot {
                         isolate,
                         in_flight: 0,
-                        retiring: false,
+                        retiring,
                     },
                 );
-                self.current.insert(script.id, key);
+                if !retiring {
+                    self.current.insert(script.id, key);
+                }
                 self.apply_timer_ops(key, None);
                 Ok(key)
             }
