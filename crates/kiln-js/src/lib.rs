@@ -6,6 +6,7 @@
 //! - [`engine`]: the worker pool; each worker thread owns isolates and runs their turns.
 //! - [`limits`]: every resource limit, named and documented.
 //! - [`invocation`]: the request/response/error/log values crossing the engine boundary.
+//! - [`web_url`]: WHATWG URL parsing and setters behind the prelude's `URL` class.
 //! - `js/`: the prelude — Web-standard globals and Kiln's registration/dispatch glue.
 #![deny(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod invocation;
 pub mod limits;
 pub mod script;
+pub mod web_url;
 
 pub use bundle::{Bundle, BundleError, BundleFile, BundleLimits};
 pub use engine::{Engine, EngineConfig, PrepareError, StartError};

@@ -185,47 +185,14 @@ pub(crate) fn build_host<'js>(
     host.set(
         "urlParse",
         Function::new(ctx.clone(), |input: String, base: Opt<Option<String>>| {
-            let parsed = match base.0.flatten() {
-                Some(base) => url::Url::parse(&base).and_then(|b| b.join(&input)),
-                None => url::Url::parse(&input),
-            };
-            parsed.ok().map(|u| url_parts(&u))
+            crate::web_url::parse(&input, base.0.flatten().as_deref())
         })?,
     )?;
 
     host.set(
         "urlSet",
         Function::new(ctx.clone(), |href: String, part: String, value: String| {
-            let mut url = url::Url::parse(&href).ok()?;
-            use url::quirks as q;
-            let ok = match part.as_str() {
-                "href" => q::set_href(&mut url, &value).is_ok(),
-                "protocol" => q::set_protocol(&mut url, &value).is_ok(),
-                "username" => q::set_username(&mut url, &value).is_ok(),
-                "password" => q::set_password(&mut url, &value).is_ok(),
-                "host" => q::set_host(&mut url, &value).is_ok(),
-                "hostname" => q::set_hostname(&mut url, &value).is_ok(),
-                "port" => q::set_port(&mut url, &value).is_ok(),
-                "pathname" => {
-                    q::set_pathname(&mut url, &value);
-                    true
-                }
-                "search" => {
-                    q::set_search(&mut url, &value);
-                    true
-                }
-                "hash" => {
-                    q::set_hash(&mut url, &value);
-                    true
-                }
-                _ => false,
-            };
-            // A setter that rejects its value leaves the URL unchanged (per the URL standard),
-            // except `href`, which throws on the JS side when we answer null.
-            if !ok && part == "href" {
-                return None;
-            }
-            Some(url_parts(&url))
+            crate::web_url::set(&href, &part, &value)
         })?,
     )?;
 
@@ -383,22 +350,4 @@ fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
     let len: usize = obj.get("byteLength").ok()?;
     let all = unsafe { buffer.as_bytes() }?;
     Some(all.get(offset..offset.checked_add(len)?)?.to_vec())
-}
-
-/// The WHATWG URL components, in the order the prelude expects.
-fn url_parts(url: &url::Url) -> Vec<String> {
-    use url::quirks as q;
-    vec![
-        q::href(url).to_owned(),
-        q::protocol(url).to_owned(),
-        q::username(url).to_owned(),
-        q::password(url).to_owned(),
-        q::host(url).to_owned(),
-        q::hostname(url).to_owned(),
-        q::port(url).to_owned(),
-        q::pathname(url).to_owned(),
-        q::search(url).to_owned(),
-        q::hash(url).to_owned(),
-        q::origin(url),
-    ]
 }

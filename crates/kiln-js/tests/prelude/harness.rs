@@ -91,23 +91,6 @@ pub(crate) struct HostState {
 
 pub(crate) type Shared = Rc<RefCell<HostState>>;
 
-fn url_parts(u: &url::Url) -> Vec<String> {
-    use url::quirks;
-    vec![
-        quirks::href(u).to_owned(),
-        quirks::protocol(u).to_owned(),
-        quirks::username(u).to_owned(),
-        quirks::password(u).to_owned(),
-        quirks::host(u).to_owned(),
-        quirks::hostname(u).to_owned(),
-        quirks::port(u).to_owned(),
-        quirks::pathname(u).to_owned(),
-        quirks::search(u).to_owned(),
-        quirks::hash(u).to_owned(),
-        quirks::origin(u),
-    ]
-}
-
 fn parts_value<'js>(ctx: &Ctx<'js>, parts: Option<Vec<String>>) -> rquickjs::Result<Value<'js>> {
     match parts {
         None => Ok(Value::new_null(ctx.clone())),
@@ -197,11 +180,7 @@ fn build_host<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<Object<'j
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, input: String, base: Option<String>| {
-                let parsed = match base {
-                    None => url::Url::parse(&input).ok(),
-                    Some(b) => url::Url::parse(&b).ok().and_then(|b| b.join(&input).ok()),
-                };
-                parts_value(&ctx, parsed.as_ref().map(url_parts))
+                parts_value(&ctx, kiln_js::web_url::parse(&input, base.as_deref()))
             },
         )?,
     )?;
@@ -210,40 +189,7 @@ fn build_host<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<Object<'j
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, href: String, part: String, value: String| {
-                use url::quirks;
-                let Ok(mut u) = url::Url::parse(&href) else {
-                    return parts_value(&ctx, None);
-                };
-                let ok = match part.as_str() {
-                    "href" => quirks::set_href(&mut u, &value).is_ok(),
-                    "protocol" => quirks::set_protocol(&mut u, &value).is_ok(),
-                    "username" => quirks::set_username(&mut u, &value).is_ok(),
-                    "password" => quirks::set_password(&mut u, &value).is_ok(),
-                    "host" => quirks::set_host(&mut u, &value).is_ok(),
-                    "hostname" => quirks::set_hostname(&mut u, &value).is_ok(),
-                    "port" => quirks::set_port(&mut u, &value).is_ok(),
-                    "pathname" => {
-                        quirks::set_pathname(&mut u, &value);
-                        true
-                    }
-                    "search" => {
-                        quirks::set_search(&mut u, &value);
-                        true
-                    }
-                    "hash" => {
-                        quirks::set_hash(&mut u, &value);
-                        true
-                    }
-                    other => panic!("urlSet: unknown part {other}"),
-                };
-                parts_value(
-                    &ctx,
-                    if ok || part != "href" {
-                        Some(url_parts(&u))
-                    } else {
-                        None
-                    },
-                )
+                parts_value(&ctx, kiln_js::web_url::set(&href, &part, &value))
             },
         )?,
     )?;
