@@ -1,5 +1,6 @@
 //! Concatenates the prelude's JavaScript files (`src/js/*.js`, in name order) into one classic
-//! script, `$OUT_DIR/prelude.js`, wrapped as `(function (host, global) { … return internal; })`.
+//! module, `$OUT_DIR/prelude.js`: `export default function (host, global) { … return internal; }`.
+//! The engine compiles it to bytecode once per process and loads that into every isolate.
 use std::{env, fs, path::PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -10,7 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|x| x == "js"))
         .collect();
     files.sort();
-    let mut out = String::from("(function (host, global) {\n\"use strict\";\n");
+    let mut out = String::from("export default function (host, global) {\n\"use strict\";\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         let name = file
@@ -21,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.push_str(&fs::read_to_string(file)?);
         out.push('\n');
     }
-    out.push_str("return internal;\n})\n");
+    out.push_str("return internal;\n}\n");
     fs::write(PathBuf::from(env::var("OUT_DIR")?).join("prelude.js"), out)?;
     Ok(())
 }

@@ -11,10 +11,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rquickjs::context::EvalOptions;
 use rquickjs::function::Args;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
+use rquickjs::module::WriteOptions;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
     Array, Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, TypedArray, Value,
@@ -28,6 +28,34 @@ use crate::invocation::{HttpRequest, LogSink};
 use crate::script::{RouteSpec, ScriptVersion};
 
 const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+
+/// The prelude compiled once per process: parsing ~140 KB of JavaScript was most of the cost of
+/// starting an isolate (~6.5 ms); loading bytecode is a fraction of that.
+fn prelude_bytecode() -> Result<&'static [u8], String> {
+    static BYTECODE: std::sync::OnceLock<Result<Vec<u8>, String>> = std::sync::OnceLock::new();
+    BYTECODE
+        .get_or_init(|| {
+            let runtime = Runtime::new().map_err(|e| e.to_string())?;
+            let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+            context.with(|ctx| {
+                Module::declare(ctx.clone(), "kiln:prelude", PRELUDE)
+                    .and_then(|module| {
+                        module.write(WriteOptions {
+                            strip_source: true,
+                            ..WriteOptions::default()
+                        })
+                    })
+                    .map_err(|e| {
+                        format!(
+                            "the prelude does not compile: {}",
+                            turn_error(&ctx, e).message
+                        )
+                    })
+            })
+        })
+        .as_deref()
+        .map_err(Clone::clone)
+}
 
 /// Jobs drained between two checks of the CPU clock (a check is a syscall; a job may be tiny).
 const JOBS_PER_CLOCK_CHECK: u32 = 64;
@@ -314,11 +342,19 @@ fn setup(
     irq: &Interrupt,
 ) -> Result<(Handles, Vec<RouteSpec>), String> {
     let fail = |e: rquickjs::Error| turn_error(ctx, e).message;
-    let mut opts = EvalOptions::default();
-    opts.global = true;
-    opts.strict = false;
-    opts.filename = Some("kiln:prelude".into());
-    let wrapper: Function = ctx.eval_with_options(PRELUDE, opts).map_err(fail)?;
+    let bytecode = prelude_bytecode()?;
+    // SAFETY: the bytes were written by `Module::write` of this same QuickJS build in this
+    // process (`prelude_bytecode`), and they live for the rest of the process, as QuickJS's
+    // ROM-data loading requires.
+    #[allow(unsafe_code)]
+    let prelude = unsafe { Module::load(ctx.clone(), bytecode) }.map_err(fail)?;
+    let (prelude, evaluated) = prelude.eval().map_err(fail)?;
+    settle(ctx, evaluated, irq)?;
+    let wrapper: Function = prelude
+        .namespace()
+        .map_err(fail)?
+        .get("default")
+        .map_err(fail)?;
     let host_obj = build_host(ctx, host).map_err(fail)?;
     let internal: Object = wrapper.call((host_obj, ctx.globals())).map_err(fail)?;
 
