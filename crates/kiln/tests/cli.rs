@@ -100,6 +100,16 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A failing test must not leave a server running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A tiny blocking HTTP/1.0 GET (keeps the test free of async plumbing).
 fn http_get(url: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
