@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod identity;
+pub mod metering;
 pub mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -25,6 +27,14 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use identity::{
+    ADMIN_ROLE, ApiKeyRecord, IdentityStore, NewApiKey, NewUser, SessionRecord, TierRecord,
+    UserRecord,
+};
+pub use metering::{
+    AuditQuery, AuditRecord, MeteringStore, NewAuditEvent, UsageBucket, UsageEvent, UsagePeriod,
+    UsageQuery,
+};
 pub use sqlite::SqliteStore;
 
 /// Rows [`Store::query_logs`] returns when a query does not say otherwise.
@@ -242,9 +252,11 @@ impl Default for LogQuery {
 }
 
 /// Kiln's persistent state. Implemented by [`SqliteStore`]; every implementation must pass the
-/// `conformance` suite. Shared as `Arc<dyn Store>`.
+/// `conformance` suite. Shared as `Arc<dyn Store>`. Identity (users, sessions, keys, tiers,
+/// ownership) and metering (usage, audit) are the supertraits [`IdentityStore`] and
+/// [`MeteringStore`].
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: IdentityStore + MeteringStore + Send + Sync {
     /// Runs a trivial query; succeeds when the database is reachable (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -299,7 +311,8 @@ pub trait Store: Send + Sync {
     /// active version are skipped. Used at start-up to restore all scripts.
     async fn active_versions(&self) -> Result<Vec<(VersionRecord, Vec<BundleFile>)>, StoreError>;
 
-    /// Deletes a script with all its versions, files and logs. Returns whether it existed.
+    /// Deletes a script with all its versions, files, logs and owners. Returns whether it
+    /// existed.
     async fn delete_script(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Stores a batch of log lines, all or none.

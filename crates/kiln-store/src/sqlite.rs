@@ -7,6 +7,9 @@
 //! queue on the busy timeout instead of failing with `SQLITE_BUSY` when a read snapshot turns
 //! out to be stale.
 
+mod identity;
+mod metering;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
