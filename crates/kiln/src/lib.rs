@@ -9,6 +9,7 @@
 //! - [`routing`]: the atomically swapped table of script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
+//! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
 //! - [`health`], [`script_logs`], [`admin_token`], [`error`]: one job each.
 
 pub mod admin_token;
@@ -19,6 +20,7 @@ pub mod dispatch;
 pub mod error;
 pub mod front;
 pub mod health;
+pub mod rate_limit;
 pub mod routing;
 pub mod script_logs;
 pub mod scripts;
