@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 /// An HTTP request as a script handler sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct HttpRequest {
     /// Upper-case method, e.g. `GET`.
     pub method: String,
@@ -16,6 +16,11 @@ pub struct HttpRequest {
     pub headers: http::HeaderMap,
     /// The request body (empty when there is none).
     pub body: Bytes,
+    /// Who is calling, as a JSON object `{"user": {…} | null, "apiKey": {…} | null}` built by
+    /// the server; becomes the frozen `ctx.user` / `ctx.apiKey`. `None` = anonymous.
+    pub identity: Option<std::sync::Arc<str>>,
+    /// A CPU budget tighter than the script's own (e.g. the caller's tier); the smaller wins.
+    pub cpu_limit: Option<std::time::Duration>,
 }
 
 /// The response a handler produced.
@@ -27,6 +32,8 @@ pub struct HttpResponse {
     pub headers: http::HeaderMap,
     /// The body.
     pub body: Bytes,
+    /// CPU time the invocation used, in nanoseconds (filled in by the engine).
+    pub cpu_ns: u64,
 }
 
 /// Why an invocation did not produce a response. Each variant maps to one public error code.

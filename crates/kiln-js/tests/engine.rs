@@ -27,6 +27,7 @@ fn request(path: &str) -> HttpRequest {
         url: format!("http://kiln.test{path}"),
         headers: http::HeaderMap::new(),
         body: bytes::Bytes::new(),
+        ..HttpRequest::default()
     }
 }
 

@@ -19,6 +19,9 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
+mod auth;
+pub use auth::{AuthConfig, LimiterFailure, MeteringConfig, SecureCookies};
+
 /// Configuration file read from the working directory when `--config` is not given. A missing
 /// default file is fine (every key has a default); a missing explicit file is an error.
 pub const DEFAULT_CONFIG_FILE: &str = "kiln.toml";
@@ -82,6 +85,10 @@ pub struct Config {
     pub limits: Limits,
     /// Script log storage.
     pub logs: LogsConfig,
+    /// Sign-in, sessions, API keys.
+    pub auth: AuthConfig,
+    /// Usage accounting, audit log, rate limiter.
+    pub metering: MeteringConfig,
     /// Per-script settings, keyed by script name (`[scripts.<name>.limits]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub scripts: BTreeMap<String, ScriptConfig>,
@@ -230,6 +237,8 @@ impl Default for Config {
             engine: EngineConfig::default(),
             limits: Limits::default(),
             logs: LogsConfig::default(),
+            auth: AuthConfig::default(),
+            metering: MeteringConfig::default(),
             scripts: BTreeMap::new(),
         }
     }
@@ -370,6 +379,8 @@ impl Config {
                 check(format!("scripts.{name}.limits.{field}"), value, range);
             }
         }
+        self.auth.validate(&mut problems);
+        self.metering.validate(&mut problems);
         problems
     }
 
@@ -390,6 +401,10 @@ impl Config {
     pub fn redacted(&self) -> Config {
         Config {
             admin_token: self.admin_token.as_ref().map(|_| REDACTED.to_owned()),
+            auth: AuthConfig {
+                key_secret: self.auth.key_secret.as_ref().map(|_| REDACTED.to_owned()),
+                ..self.auth.clone()
+            },
             ..self.clone()
         }
     }

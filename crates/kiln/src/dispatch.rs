@@ -6,14 +6,19 @@
 //! 503, a thrown `HttpError`'s own status…).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use kiln_js::{HttpRequest, InvokeError};
+use kiln_store::UsageEvent;
 
+use crate::auth::client::ClientMeta;
+use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
+use crate::metering::{ConcurrencySlot, ErrorClass, denied_response, tier_limits};
 use crate::routing::Lookup;
 use crate::server::AppState;
 
@@ -28,6 +33,201 @@ pub async fn script_request(state: &AppState, request: Request) -> Response {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// Who a route lets in (`registerWebHandler(…, { auth })`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RouteAuth {
+    /// Anyone (the default, or `"public"`).
+    Public,
+    /// A signed-in user or an API key's owner.
+    User,
+    /// An API key with the `invoke` scope; metered against its tier.
+    ApiKey,
+    /// A user holding the role.
+    Role(String),
+}
+
+impl RouteAuth {
+    fn of(options: &serde_json::Value) -> RouteAuth {
+        match options.get("auth").and_then(|a| a.as_str()) {
+            Some("user") => RouteAuth::User,
+            Some("apiKey") => RouteAuth::ApiKey,
+            Some(other) => match other.strip_prefix("role:") {
+                Some(role) => RouteAuth::Role(role.to_owned()),
+                None => RouteAuth::Public,
+            },
+            None => RouteAuth::Public,
+        }
+    }
+}
+
+/// Whether the request carries anything Kiln authenticates (so anonymous requests skip it).
+fn has_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || headers.contains_key(header::COOKIE)
+}
+
+/// An error answer with extra headers (rate-limit headers, `WWW-Authenticate`).
+fn with_headers(error: ApiError, headers: &HeaderMap) -> Response {
+    let mut response = error.into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value.clone());
+    }
+    response
+}
+
+/// Identifies the caller of a script route and checks the route's requirement.
+async fn admit(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    requirement: &RouteAuth,
+) -> Result<Option<Caller>, ApiError> {
+    let mut caller = if has_credentials(headers) {
+        state.auth.authenticate(method, headers).await?
+    } else {
+        None
+    };
+    if let Some(c) = &caller {
+        if matches!(c.method, AuthMethod::BootstrapToken) {
+            // The bootstrap token manages Kiln; it is nobody to scripts.
+            caller = None;
+        } else if !c.has_scope("invoke") {
+            return Err(forbidden(
+                "INSUFFICIENT_SCOPE",
+                "this API key lacks the `invoke` scope needed to call script routes",
+            ));
+        }
+    }
+    // A cookie-authenticated state-changing request without the CSRF token could be forged by
+    // another site: on a protected route it is refused, elsewhere the caller is anonymous.
+    let csrf_missing = matches!(
+        caller.as_ref().map(|c| &c.method),
+        Some(AuthMethod::Session { csrf_ok: false, .. })
+    );
+    if csrf_missing {
+        if *requirement != RouteAuth::Public {
+            return Err(csrf_failed());
+        }
+        caller = None;
+    }
+    match requirement {
+        RouteAuth::Public => {}
+        RouteAuth::ApiKey => {
+            if caller.as_ref().is_none_or(|c| c.api_key.is_none()) {
+                return Err(unauthorized(
+                    "API_KEY_REQUIRED",
+                    "this route needs an API key: `Authorization: Bearer kiln_…`",
+                ));
+            }
+        }
+        RouteAuth::User => {
+            if caller.as_ref().is_none_or(|c| c.user.is_none()) {
+                return Err(unauthorized(
+                    "UNAUTHORIZED",
+                    "this route needs a signed-in user or an API key",
+                ));
+            }
+        }
+        RouteAuth::Role(role) => match &caller {
+            None => {
+                return Err(unauthorized(
+                    "UNAUTHORIZED",
+                    format!("this route needs a signed-in user with the role {role:?}"),
+                ));
+            }
+            Some(c) if !c.has_role(role) => {
+                return Err(forbidden(
+                    "FORBIDDEN",
+                    format!("this route needs the role {role:?}"),
+                ));
+            }
+            Some(_) => {}
+        },
+    }
+    Ok(caller)
+}
+
+/// What metering decided before the invocation.
+struct Metered {
+    headers: HeaderMap,
+    cpu_limit: Option<Duration>,
+    body_limit: usize,
+    _slot: Option<ConcurrencySlot>,
+}
+
+/// Applies the caller's rate limit, quota and concurrency cap (API keys: their tier; anonymous
+/// callers: the per-IP limits when configured).
+async fn meter(
+    state: &AppState,
+    caller: Option<&Caller>,
+    client: &ClientMeta,
+) -> Result<Metered, (ApiError, HeaderMap)> {
+    let store = state.scripts.store();
+    let mut metered = Metered {
+        headers: HeaderMap::new(),
+        cpu_limit: None,
+        body_limit: state.config.http.max_body_bytes,
+        _slot: None,
+    };
+    if let Some(key) = caller.and_then(|c| c.api_key.as_ref()) {
+        let tier = match store.get_tier(&key.tier).await {
+            Ok(Some(tier)) => tier,
+            Ok(None) => {
+                return Err((
+                    ApiError::internal(format!(
+                        "key {} is on a missing tier {}",
+                        key.prefix, key.tier
+                    )),
+                    HeaderMap::new(),
+                ));
+            }
+            Err(error) => return Err((ApiError::from(error), HeaderMap::new())),
+        };
+        let subject = format!("key:{}", key.id);
+        let decision = state
+            .metering
+            .check(store.as_ref(), &subject, Some(key.id), tier_limits(&tier))
+            .await;
+        if !decision.allowed {
+            return Err(denied_response(&decision));
+        }
+        decision.write_headers(&mut metered.headers);
+        metered._slot = state.metering.acquire(key.id, tier.max_concurrent);
+        if metered._slot.is_none() {
+            return Err((
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "CONCURRENCY_LIMIT",
+                    format!(
+                        "the {} tier allows {} concurrent calls per key; retry when one finishes",
+                        tier.name, tier.max_concurrent
+                    ),
+                ),
+                HeaderMap::from_iter([(header::RETRY_AFTER, HeaderValue::from_static("1"))]),
+            ));
+        }
+        metered.cpu_limit = Some(Duration::from_millis(
+            u64::try_from(tier.cpu_ms).unwrap_or(1),
+        ));
+        metered.body_limit = metered
+            .body_limit
+            .min(usize::try_from(tier.max_input_bytes).unwrap_or(usize::MAX));
+    } else if caller.is_none() {
+        let limits = state.metering.anonymous_limits();
+        if !limits.is_unlimited() {
+            let subject = format!("ip:{}", client.ip);
+            let decision = state
+                .metering
+                .check(store.as_ref(), &subject, None, limits)
+                .await;
+            if !decision.allowed {
+                return Err(denied_response(&decision));
+            }
+            decision.write_headers(&mut metered.headers);
+        }
+    }
+    Ok(metered)
 }
 
 async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError> {
@@ -61,6 +261,76 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
     };
     drop(table);
 
+    let requirement = script
+        .routes
+        .get(route)
+        .map_or(RouteAuth::Public, |r| RouteAuth::of(&r.options));
+    let caller = admit(state, request.method(), request.headers(), &requirement).await;
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+            let headers = HeaderMap::from_iter([(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            )]);
+            return Ok(with_headers(error, &headers));
+        }
+        Err(error) => return Err(error),
+    };
+    let client = if caller.is_none() && !state.metering.anonymous_limits().is_unlimited() {
+        ClientMeta::from_extensions(request.extensions())
+    } else {
+        ClientMeta {
+            ip: String::new(),
+            secure: false,
+        }
+    };
+    let started = Instant::now();
+    let usage = caller.as_ref().map(|c| UsageEvent {
+        time: 0,
+        key_id: c.api_key.as_ref().map(|k| k.id),
+        user_id: c.user_id(),
+        script: Some(script.name.clone()),
+        kind: "http".to_owned(),
+        route: script
+            .routes
+            .get(route)
+            .map(|r| format!("{} {}", r.method, r.path)),
+        status: 0,
+        duration_ms: 0,
+        cpu_ms: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+        error_class: String::new(),
+    });
+    let record =
+        |status: StatusCode, class: ErrorClass, cpu_ns: u64, bytes_in: usize, bytes_out: usize| {
+            if let Some(mut event) = usage.clone() {
+                event.time = crate::auth::now_ms();
+                event.status = i64::from(status.as_u16());
+                event.duration_ms =
+                    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                event.cpu_ms = i64::try_from(cpu_ns / 1_000_000).unwrap_or(i64::MAX);
+                event.bytes_in = i64::try_from(bytes_in).unwrap_or(i64::MAX);
+                event.bytes_out = i64::try_from(bytes_out).unwrap_or(i64::MAX);
+                event.error_class = class.as_str().to_owned();
+                state.metering.record(event);
+            }
+        };
+    let metered = match meter(state, caller.as_ref(), &client).await {
+        Ok(metered) => metered,
+        Err((error, headers)) => {
+            record(
+                error.status,
+                ErrorClass::of_error(error.status, &error.code),
+                0,
+                0,
+                0,
+            );
+            return Ok(with_headers(error, &headers));
+        }
+    };
+
     let request_id = request
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -70,33 +340,66 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
     let url = absolute_url(&request);
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
-    let body = axum::body::to_bytes(body, state.config.http.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
+    let body = match axum::body::to_bytes(body, metered.body_limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            let error = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 format!(
                     "the request body is larger than the limit of {} bytes",
-                    state.config.http.max_body_bytes
+                    metered.body_limit
                 ),
-            )
-        })?;
+            );
+            record(error.status, ErrorClass::ValidationError, 0, 0, 0);
+            return Ok(with_headers(error, &metered.headers));
+        }
+    };
+    let bytes_in = body.len();
     let http_request = HttpRequest {
         method,
         url,
         headers,
         body,
+        identity: caller.as_ref().map(Caller::script_identity),
+        cpu_limit: metered.cpu_limit,
     };
-    match state
+    let outcome = state
         .scripts
         .engine()
         .invoke(&script, route, params, http_request, &request_id)
-        .await
-    {
-        Ok(answer) => Ok(to_response(answer)),
-        Err(error) => Err(invoke_error(error)),
+        .await;
+    let mut response = match outcome {
+        Ok(answer) => {
+            let cpu_ns = answer.cpu_ns;
+            let bytes_out = answer.body.len();
+            let response = to_response(answer);
+            record(
+                response.status(),
+                ErrorClass::Success,
+                cpu_ns,
+                bytes_in,
+                bytes_out,
+            );
+            response
+        }
+        Err(error) => {
+            let error = invoke_error(error);
+            let class = ErrorClass::of_error(error.status, &error.code);
+            let cpu_ns = match class {
+                ErrorClass::TimeLimitExceeded => metered
+                    .cpu_limit
+                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+                _ => 0,
+            };
+            record(error.status, class, cpu_ns, bytes_in, 0);
+            error.into_response()
+        }
+    };
+    for (name, value) in &metered.headers {
+        response.headers_mut().insert(name, value.clone());
     }
+    Ok(response)
 }
 
 fn to_response(answer: kiln_js::HttpResponse) -> Response {

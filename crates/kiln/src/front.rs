@@ -19,7 +19,7 @@ use crate::dispatch;
 use crate::server::AppState;
 
 /// Path prefixes (and exact paths) served by Kiln's own router.
-const KILN_PATHS: [&str; 2] = ["/health", "/engine/api"];
+const KILN_PATHS: [&str; 3] = ["/health", "/engine/api", "/auth"];
 
 /// True when `path` is one of Kiln's own (handled by the router, not by scripts).
 pub fn is_kiln_path(path: &str) -> bool {

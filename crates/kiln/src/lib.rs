@@ -9,17 +9,23 @@
 //! - [`routing`]: the atomically swapped table of script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
+//! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
+//! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
 //! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
+//! - [`batching`]: bounded off-request-path batch writers (logs, usage).
 //! - [`health`], [`script_logs`], [`admin_token`], [`error`]: one job each.
 
 pub mod admin_token;
 pub mod api;
+pub mod auth;
+pub mod batching;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod front;
 pub mod health;
+pub mod metering;
 pub mod rate_limit;
 pub mod routing;
 pub mod script_logs;

@@ -19,12 +19,16 @@ use kiln_js::{Engine, EngineConfig};
 use kiln_store::{SqliteStore, Store};
 
 use crate::admin_token::AdminToken;
+use crate::auth::AuthService;
+use crate::auth::client::ClientMeta;
+use crate::auth::oidc_routes::OidcRegistry;
 use crate::config::Config;
 use crate::error::{RequestContext, RequestContextLayer};
 use crate::front::Front;
+use crate::metering::Metering;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
-use crate::{api, dispatch, health};
+use crate::{api, auth, dispatch, health};
 
 /// Everything request handlers share.
 pub struct AppState {
@@ -32,8 +36,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Scripts: route table, deploys, store and engine.
     pub scripts: Arc<ScriptService>,
-    /// Guards the management API.
-    pub admin_token: AdminToken,
+    /// Authentication: sessions, API keys, the bootstrap token, audit.
+    pub auth: Arc<AuthService>,
+    /// Rate limits, quotas, usage accounting.
+    pub metering: Arc<Metering>,
+    /// Configured OIDC providers.
+    pub oidc: Arc<OidcRegistry>,
     /// The script log pipeline (for its counters).
     pub log_pipeline: Arc<LogPipeline>,
 }
@@ -63,8 +71,23 @@ fn kiln_router(state: Arc<AppState>) -> Router {
             "/engine/api",
             api::router(state.clone()).layer(DefaultBodyLimit::max(api_body_limit)),
         )
+        .nest(
+            "/auth",
+            auth::routes::router().layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT)),
+        )
         .fallback(dispatch::script_route)
+        .layer(axum::middleware::map_request(with_client_meta))
         .with_state(state)
+}
+
+/// Largest accepted body on `/auth/*` (login forms are tiny).
+const AUTH_BODY_LIMIT: usize = 64 * 1024;
+
+/// Records who the client is ([`ClientMeta`]) in the request's extensions for handlers.
+async fn with_client_meta(mut request: axum::extract::Request) -> axum::extract::Request {
+    let client = ClientMeta::from_extensions(request.extensions());
+    request.extensions_mut().insert(client);
+    request
 }
 
 /// Opens the store, starts the engine, restores every script and serves on `listener` until
@@ -85,6 +108,9 @@ pub async fn run(
             .with_context(|| format!("opening the database {}", db_path.display()))?,
     );
     let admin_token = AdminToken::bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
+    let auth = Arc::new(AuthService::start(store.clone(), config.clone(), admin_token).await?);
+    let (metering, usage_writer) = Metering::start(store.clone(), &config);
+    let housekeeping = metering.spawn_housekeeping(store.clone(), auth.clone(), config.clone());
     let (log_pipeline, log_writer) =
         script_logs::start(store.clone(), config.logs.retention_per_script);
     let engine = Arc::new(
@@ -109,7 +135,9 @@ pub async fn run(
     let state = Arc::new(AppState {
         config: config.clone(),
         scripts,
-        admin_token,
+        auth: auth.clone(),
+        metering,
+        oidc: Arc::new(OidcRegistry::default()),
         log_pipeline,
     });
     let address = listener.local_addr()?;
@@ -124,8 +152,12 @@ pub async fn run(
     drop(engine);
     tracing::info!("shutting down: stopping workers and flushing logs");
     // Dropping the last handles stops the workers (joining them) and closes the log channel.
+    housekeeping.abort();
     tokio::task::spawn_blocking(move || drop(state)).await?;
     log_writer.flush_and_stop().await;
+    auth.flush_key_uses().await;
+    drop(auth);
+    usage_writer.flush_and_stop().await;
     Ok(())
 }
 

@@ -218,6 +218,7 @@ pub(crate) fn build_host<'js>(
                         status: status as u16,
                         headers: header_map(headers),
                         body: Bytes::from(b),
+                        cpu_ns: 0,
                     }),
                     None => Err(InvokeError::Script {
                         status: 500,

@@ -304,7 +304,11 @@ impl Isolate {
                 }
                 obj.into_value()
             };
-            let mut args = Args::new(ctx.clone(), 9);
+            let identity = match &request.identity {
+                Some(json) => rquickjs::String::from_str(ctx.clone(), json)?.into_value(),
+                None => Value::new_undefined(ctx.clone()),
+            };
+            let mut args = Args::new(ctx.clone(), 10);
             args.push_arg(id as f64)?;
             args.push_arg(route as f64)?;
             args.push_arg(request.method.as_str())?;
@@ -314,6 +318,7 @@ impl Isolate {
             args.push_arg(params_obj)?;
             args.push_arg(request_id)?;
             args.push_arg(this.env.clone().restore(ctx)?)?;
+            args.push_arg(identity)?;
             args.apply::<()>(&dispatch)
         })
     }

@@ -94,6 +94,8 @@ struct Slot {
 struct Pending {
     isolate: u64,
     reply: Reply,
+    /// The invocation's whole CPU budget (to report what it used).
+    cpu_budget_ns: u64,
     cpu_left_ns: u64,
     request_id: Arc<str>,
     /// When the wall-clock budget runs out.
@@ -303,13 +305,18 @@ impl Worker {
         let id = self.next_invocation;
         self.next_invocation += 1;
         let limits = &inv.script.limits;
-        let budget = limits.cpu.as_nanos() as u64;
+        let cpu_limit = match inv.request.cpu_limit {
+            Some(tighter) => tighter.min(limits.cpu),
+            None => limits.cpu,
+        };
+        let budget = u64::try_from(cpu_limit.as_nanos()).unwrap_or(u64::MAX);
         let deadline = Instant::now() + limits.wall;
         self.pending.insert(
             id,
             Pending {
                 isolate: key,
                 reply: inv.reply,
+                cpu_budget_ns: budget,
                 cpu_left_ns: budget,
                 request_id: inv.request_id.clone(),
                 deadline,
@@ -349,6 +356,10 @@ impl Worker {
             return;
         };
         let script = slot.isolate.host.script.clone();
+        // Charge the turn to its invocation first, so a completion reports the CPU it used.
+        if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
+            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_ns);
+        }
         // Usually one completion: take the queue (no allocation) instead of collecting it.
         let completions = std::mem::take(&mut *slot.isolate.host.completions.borrow_mut());
         let mut out_of_memory =
@@ -364,15 +375,15 @@ impl Worker {
             };
             self.finish(completion.id, result);
         }
-        // Charge the turn to its invocation if that is still running (async handlers).
-        if let Some(p) = owner.and_then(|id| self.pending.get_mut(&id)) {
-            p.cpu_left_ns = p.cpu_left_ns.saturating_sub(outcome.cpu_ns);
-        }
         let request_id = owner
             .and_then(|id| self.pending.get(&id))
             .map(|p| p.request_id.clone());
         if outcome.timed_out {
-            let limit_ms = script.limits.cpu.as_millis() as u64;
+            let limit_ms = owner
+                .and_then(|id| self.pending.get(&id))
+                .map_or(script.limits.cpu.as_millis() as u64, |p| {
+                    p.cpu_budget_ns / 1_000_000
+                });
             self.script_log(
                 &script,
                 LogLevel::Error,
@@ -530,7 +541,11 @@ impl Worker {
             return;
         };
         self.deadlines.remove(&(p.deadline, id));
-        let _ = p.reply.send(outcome);
+        let used = p.cpu_budget_ns.saturating_sub(p.cpu_left_ns);
+        let _ = p.reply.send(outcome.map(|mut response| {
+            response.cpu_ns = used;
+            response
+        }));
         if let Some(slot) = self.slots.get_mut(&p.isolate) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
             if slot.retiring && slot.in_flight == 0 {

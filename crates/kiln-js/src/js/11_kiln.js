@@ -434,7 +434,44 @@ async function settleAsync(id, promise) {
  * host.complete / host.fail is called for `id`, synchronously for synchronous handlers,
  * from a microtask for asynchronous ones.
  */
-internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body, params, requestId, env) {
+/**
+ * The frozen `{ user, apiKey }` of an invocation from the JSON the server passes (undefined for
+ * anonymous callers). Built fresh per call: a script cannot reach the objects of another call,
+ * and nothing it does to them reaches the server, which keeps its own copy of who is calling.
+ */
+function identityOf(json) {
+  if (json === undefined) return NO_IDENTITY;
+  const parsed = JSONParse(json);
+  let user = null;
+  if (isObjectLike(parsed.user)) {
+    const u = parsed.user;
+    const roles = ObjectFreeze(ArrayIsArray(u.roles) ? u.roles : []);
+    user = ObjectFreeze({
+      id: u.id,
+      email: u.email,
+      name: u.name ?? null,
+      roles,
+      hasRole(role) {
+        return ArrayPrototypeIncludes(roles, role);
+      },
+    });
+  }
+  let apiKey = null;
+  if (isObjectLike(parsed.apiKey)) {
+    const k = parsed.apiKey;
+    apiKey = ObjectFreeze({
+      id: k.id,
+      prefix: k.prefix,
+      name: k.name,
+      tier: k.tier,
+      scopes: ObjectFreeze(ArrayIsArray(k.scopes) ? k.scopes : []),
+    });
+  }
+  return { user, apiKey };
+}
+const NO_IDENTITY = ObjectFreeze({ user: null, apiKey: null });
+
+internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body, params, requestId, env, identityJson) {
   const route = routeList[routeIndex];
   if (route === undefined) {
     hostFail(id, 500, "INTERNAL_ERROR", "No handler is registered for this route", `unknown route index ${routeIndex}`);
@@ -446,9 +483,17 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
     const request = createIncomingRequest(method, url, headers, body);
     // A fresh object per invocation, deliberately not frozen: freezing costs a shape copy on
     // every request, and nothing reads ctx back (identity is bound on the Rust side).
+    const who = identityOf(identityJson);
     let ctx;
     if (StringPrototypeIndexOf(url, "?") === -1) {
-      ctx = { params: isObjectLike(params) ? params : EMPTY_PARAMS, query: EMPTY_QUERY, requestId, env };
+      ctx = {
+        params: isObjectLike(params) ? params : EMPTY_PARAMS,
+        query: EMPTY_QUERY,
+        requestId,
+        env,
+        user: who.user,
+        apiKey: who.apiKey,
+      };
     } else {
       let query = null;
       ctx = {
@@ -460,6 +505,8 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
         },
         requestId,
         env,
+        user: who.user,
+        apiKey: who.apiKey,
       };
     }
     result = handler(request, ctx);

@@ -1,26 +1,36 @@
 //! The management REST API under `/engine/api`: scripts, versions, deploy, rollback, logs,
-//! routes. Every endpoint requires `Authorization: Bearer <admin token>` (until users and API
-//! keys exist); one file per resource.
+//! routes, users, API keys, tiers, usage and the audit log; one file per resource.
+//!
+//! Every endpoint needs a caller ([`authenticate`]): a session cookie (plus the session's CSRF
+//! token on state-changing requests), an API key with the `manage` scope, or — while no admin
+//! account exists — the bootstrap admin token. Each handler then checks the caller's role and,
+//! for scripts, ownership ([`crate::auth::policy`]).
 
+mod audit;
+pub(crate) mod keys;
 mod logs;
 mod scripts;
+mod tiers;
+mod usage;
+pub(crate) mod users;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::{HeaderValue, StatusCode, header};
 
+use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, policy};
 use crate::error::ApiError;
 use crate::server::AppState;
 
 /// The `/engine/api` router (nested by the server).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/scripts", get(scripts::list))
+    let per_script = Router::new()
         .route(
             "/scripts/{name}",
             get(scripts::show).delete(scripts::delete),
@@ -32,44 +42,115 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scripts/{name}/versions/{version}", get(scripts::version))
         .route("/scripts/{name}/rollback", post(scripts::rollback))
         .route("/scripts/{name}/logs", get(logs::query))
+        .route(
+            "/scripts/{name}/owners",
+            get(scripts::owners).post(scripts::add_owner),
+        )
+        .route(
+            "/scripts/{name}/owners/{user_id}",
+            axum::routing::delete(scripts::remove_owner),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_script_access,
+        ));
+    Router::new()
+        .route("/scripts", get(scripts::list))
+        .merge(per_script)
         .route("/routes", get(scripts::routes))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::show).patch(users::update))
+        .route(
+            "/users/{id}/roles/{role}",
+            put(users::grant).delete(users::revoke),
+        )
+        .route("/keys", get(keys::list).post(keys::create))
+        .route(
+            "/keys/{id}",
+            get(keys::show).patch(keys::update).delete(keys::revoke),
+        )
+        .route("/tiers", get(tiers::list))
+        .route("/tiers/{name}", put(tiers::upsert).delete(tiers::delete))
+        .route("/usage", get(usage::query))
+        .route("/audit", get(audit::query))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state, require_admin))
+        .layer(middleware::from_fn_with_state(state, authenticate))
 }
 
 async fn not_found() -> ApiError {
     ApiError::not_found("NOT_FOUND", "no management API endpoint at this path")
 }
 
-/// Rejects requests without the admin bearer token.
-async fn require_admin(
+/// Authenticates every management API request and stores the [`Caller`] in its extensions.
+async fn authenticate(
     State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = match state
+        .auth
+        .authenticate(request.method(), request.headers())
+        .await
+    {
+        Ok(Some(caller)) => caller,
+        Ok(None) => {
+            return unauthorized(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "the management API needs a session (sign in at /auth/login), an API key with \
+                 the `manage` scope, or the bootstrap admin token, as `Authorization: Bearer …`",
+            ));
+        }
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => return unauthorized(error),
+        Err(error) => return error.into_response(),
+    };
+    if let AuthMethod::Session { csrf_ok: false, .. } = caller.method {
+        return csrf_failed().into_response();
+    }
+    if !caller.has_scope("manage") {
+        return forbidden(
+            "INSUFFICIENT_SCOPE",
+            "this API key lacks the `manage` scope needed for the management API",
+        )
+        .into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// Checks the caller may manage the script named in the path.
+async fn require_script_access(
+    State(state): State<Arc<AppState>>,
+    Path(params): Path<HashMap<String, String>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match presented {
-        Some(token) if state.admin_token.verify(token) => next.run(request).await,
-        Some(_) => unauthorized("the bearer token is not valid for the management API"),
-        None => unauthorized("the management API needs `Authorization: Bearer <admin token>`"),
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return ApiError::internal("management request without a caller").into_response();
+    };
+    let name = params.get("name").map(String::as_str).unwrap_or_default();
+    match policy::require_script_access(state.scripts.store().as_ref(), caller, name).await {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
     }
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut response =
-        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message).into_response();
+fn unauthorized(error: ApiError) -> Response {
+    let mut response = error.into_response();
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// Parses a JSON request body into `T`, with a message naming what was expected.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not valid: {e} (expected {expected})"))
+    })
 }
 
 /// Unix milliseconds as an RFC 3339 timestamp.

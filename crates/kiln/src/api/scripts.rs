@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 use super::rfc3339;
+use crate::auth::client::ClientMeta;
+use crate::auth::{Caller, policy};
 use crate::error::ApiError;
 use crate::scripts::script_not_found;
 use crate::server::AppState;
@@ -76,14 +78,18 @@ pub(super) async fn existing_script(
         .ok_or_else(|| script_not_found(name))
 }
 
-/// `GET /engine/api/scripts`
-pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let scripts: Vec<ScriptView> = state
-        .scripts
-        .store()
+/// `GET /engine/api/scripts`: every script for admins, the caller's own for others.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let store = state.scripts.store();
+    let owned = visible_scripts(store.as_ref(), &caller).await?;
+    let scripts: Vec<ScriptView> = store
         .list_scripts()
         .await?
         .into_iter()
+        .filter(|s| owned.as_ref().is_none_or(|owned| owned.contains(&s.name)))
         .map(ScriptView::from)
         .collect();
     Ok(Json(serde_json::json!({ "scripts": scripts })).into_response())
@@ -111,12 +117,38 @@ pub async fn show(
     Ok(Json(body).into_response())
 }
 
+/// `None` for admins (they see everything), else the names of the scripts the caller owns.
+async fn visible_scripts(
+    store: &dyn kiln_store::Store,
+    caller: &Caller,
+) -> Result<Option<Vec<String>>, ApiError> {
+    if caller.is_admin() {
+        return Ok(None);
+    }
+    match caller.user_id() {
+        Some(id) => Ok(Some(store.owned_scripts(id).await?)),
+        None => Ok(Some(Vec::new())),
+    }
+}
+
 /// `DELETE /engine/api/scripts/{name}`
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(client): Extension<ClientMeta>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     state.scripts.delete(&name).await?;
+    state
+        .auth
+        .audit(
+            Some(&caller),
+            "script_deleted",
+            Some(name),
+            Some(&client),
+            serde_json::Value::Null,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -210,6 +242,8 @@ pub struct DeployQuery {
 /// source of a single-file script with a JavaScript/TypeScript content type.
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(client): Extension<ClientMeta>,
     Path(name): Path<String>,
     Query(query): Query<DeployQuery>,
     headers: HeaderMap,
@@ -242,7 +276,32 @@ pub async fn deploy(
         ));
     };
     let activate = query.activate.unwrap_or(activate);
+    if !policy::can_deploy(&caller) {
+        return Err(crate::auth::forbidden(
+            "FORBIDDEN",
+            "deploying scripts needs the editor or admin role",
+        ));
+    }
+    // Claim the name first: a concurrent first deploy by another editor then fails the
+    // ownership check instead of both becoming owners.
+    if let Some(user_id) = caller.user_id() {
+        state
+            .scripts
+            .store()
+            .add_script_owner(&name, user_id)
+            .await?;
+    }
     let deployed = state.scripts.deploy(&name, files, activate).await?;
+    state
+        .auth
+        .audit(
+            Some(&caller),
+            "deploy",
+            Some(name.clone()),
+            Some(&client),
+            serde_json::json!({ "version": deployed.version, "active": deployed.active }),
+        )
+        .await;
     let routes: Vec<serde_json::Value> = deployed
         .script
         .routes
@@ -301,6 +360,8 @@ pub struct RollbackRequest {
 /// `POST /engine/api/scripts/{name}/rollback` with `{"version": N}`.
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(client): Extension<ClientMeta>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -308,13 +369,126 @@ pub async fn rollback(
         .map_err(|e| ApiError::bad_request(format!("expected {{\"version\": N}}: {e}")))?;
     existing_script(&state, &name).await?;
     let script = state.scripts.rollback(&name, request.version).await?;
+    state
+        .auth
+        .audit(
+            Some(&caller),
+            "rollback",
+            Some(name.clone()),
+            Some(&client),
+            serde_json::json!({ "version": script.version }),
+        )
+        .await;
     Ok(
         Json(serde_json::json!({ "script": name, "active_version": script.version }))
             .into_response(),
     )
 }
 
-/// `GET /engine/api/routes`: every script route being served.
-pub async fn routes(State(state): State<Arc<AppState>>) -> Response {
-    Json(serde_json::json!({ "routes": state.scripts.table().routes() })).into_response()
+/// `GET /engine/api/routes`: every script route being served (admins), or the routes of the
+/// caller's scripts.
+pub async fn routes(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let owned = visible_scripts(state.scripts.store().as_ref(), &caller).await?;
+    let mut routes =
+        serde_json::to_value(state.scripts.table().routes()).map_err(ApiError::internal)?;
+    if let (Some(owned), Some(list)) = (owned, routes.as_array_mut()) {
+        list.retain(|r| {
+            r.get("script")
+                .and_then(|s| s.as_str())
+                .is_some_and(|s| owned.iter().any(|o| o == s))
+        });
+    }
+    Ok(Json(serde_json::json!({ "routes": routes })).into_response())
+}
+
+/// `GET /engine/api/scripts/{name}/owners`
+pub async fn owners(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = state.scripts.store();
+    let mut owners = Vec::new();
+    for id in store.script_owners(&name).await? {
+        if let Some(user) = store.get_user(id).await? {
+            owners.push(serde_json::json!({ "id": user.id, "email": user.email }));
+        }
+    }
+    Ok(Json(serde_json::json!({ "script": name, "owners": owners })).into_response())
+}
+
+/// `{"user_id": N}` or `{"email": "…"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRequest {
+    user_id: Option<i64>,
+    email: Option<String>,
+}
+
+/// `POST /engine/api/scripts/{name}/owners`: adds an owner (admins and owners).
+pub async fn add_owner(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(client): Extension<ClientMeta>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: OwnerRequest = super::json_body(&body, r#"{"user_id": N} or {"email": "…"}"#)?;
+    let store = state.scripts.store();
+    existing_script(&state, &name).await?;
+    let user = match (request.user_id, request.email) {
+        (Some(id), None) => store.get_user(id).await?,
+        (None, Some(email)) => store.get_user_by_email(&email).await?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of user_id or email",
+            ));
+        }
+    }
+    .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
+    store.add_script_owner(&name, user.id).await?;
+    state
+        .auth
+        .audit(
+            Some(&caller),
+            "owner_added",
+            Some(name.clone()),
+            Some(&client),
+            serde_json::json!({ "user": user.email }),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /engine/api/scripts/{name}/owners/{user_id}`
+pub async fn remove_owner(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(client): Extension<ClientMeta>,
+    Path((name, user_id)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    if !state
+        .scripts
+        .store()
+        .remove_script_owner(&name, user_id)
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "OWNER_NOT_FOUND",
+            format!("user {user_id} does not own {name:?}"),
+        ));
+    }
+    state
+        .auth
+        .audit(
+            Some(&caller),
+            "owner_removed",
+            Some(name),
+            Some(&client),
+            serde_json::json!({ "user_id": user_id }),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
