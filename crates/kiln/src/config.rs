@@ -20,7 +20,8 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
 mod auth;
-pub use auth::{AuthConfig, LimiterFailure, MeteringConfig, SecureCookies};
+use crate::http_policy;
+pub use auth::{AuthConfig, LimiterFailure, MeteringConfig};
 
 /// Configuration file read from the working directory when `--config` is not given. A missing
 /// default file is fine (every key has a default); a missing explicit file is an error.
@@ -60,6 +61,8 @@ const MIN_WATCHDOG: Duration = Duration::from_secs(10);
 const WORKERS_RANGE: RangeInclusive<u64> = 0..=1024;
 /// Accepted range of [`LogsConfig::retention_per_script`].
 const RETENTION_RANGE: RangeInclusive<u64> = 1..=10_000_000;
+/// Accepted range of [`CorsConfig::max_age_secs`] (up to one day; browsers cap it lower).
+const CORS_MAX_AGE_RANGE: RangeInclusive<u64> = 0..=86_400;
 
 /// The whole server configuration. Every field has a default, so an empty file is valid.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,13 +110,68 @@ pub enum LogFormat {
     Json,
 }
 
-/// HTTP server settings (`[http]`).
+/// HTTP server settings (`[http]`). The hygiene settings (client identity behind proxies,
+/// security headers, CORS, compression) are applied by [`crate::http_policy`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Largest accepted request body, in bytes; larger requests get `413`. Stops clients from
     /// making the server buffer huge bodies.
     pub max_body_bytes: usize,
+    /// Largest accepted request body on the `/auth` routes, in bytes (login forms and token
+    /// requests are small; a low limit stops unauthenticated clients from making the server
+    /// buffer large bodies).
+    pub max_auth_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` headers are believed: IP
+    /// addresses or CIDR ranges (`"10.0.0.0/8"`, `"127.0.0.1"`, `"fd00::/8"`). Empty: the
+    /// client is always the TCP peer.
+    pub trusted_proxies: Vec<String>,
+    /// Whether requests count as arriving over HTTPS (HSTS is only sent on those).
+    pub secure: SecureMode,
+    /// Adds `X-Content-Type-Options`, `Referrer-Policy`, HSTS and, on Kiln's own pages,
+    /// `X-Frame-Options` and `Content-Security-Policy` to responses that do not set them.
+    pub security_headers: bool,
+    /// Compresses responses (gzip or brotli, as the client accepts) except tiny bodies,
+    /// images and event streams.
+    pub compression: bool,
+    /// Cross-origin resource sharing (`[http.cors]`), off by default.
+    pub cors: CorsConfig,
+}
+
+/// Whether requests are considered secure (`http.secure`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureMode {
+    /// Secure when a trusted proxy sent `X-Forwarded-Proto: https` (Kiln itself speaks plain
+    /// HTTP).
+    #[default]
+    Auto,
+    /// Every request is secure (TLS is terminated in front of Kiln by something that does not
+    /// send `X-Forwarded-Proto`).
+    Always,
+    /// No request is secure.
+    Never,
+}
+
+/// Global CORS settings (`[http.cors]`). Preflight requests are answered by Kiln; scripts see
+/// only the actual requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to make cross-origin requests (`"https://app.example.com"`); empty turns
+    /// CORS off, `["*"]` allows any origin.
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed in cross-origin requests; `["*"]` allows any.
+    pub allowed_methods: Vec<String>,
+    /// Request headers allowed in cross-origin requests; `["*"]` allows any.
+    pub allowed_headers: Vec<String>,
+    /// Response headers a cross-origin page may read (beyond the always-readable ones).
+    pub expose_headers: Vec<String>,
+    /// Whether cross-origin requests may carry cookies and HTTP authentication; not allowed
+    /// together with `allowed_origins = ["*"]` or `expose_headers = ["*"]`.
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer, in seconds.
+    pub max_age_secs: u64,
 }
 
 /// Script engine settings (`[engine]`).
@@ -248,6 +306,34 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_body_bytes: 10 * 1024 * 1024,
+            max_auth_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
+            secure: SecureMode::Auto,
+            security_headers: true,
+            compression: true,
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+        CorsConfig {
+            allowed_origins: Vec::new(),
+            allowed_methods: strings(&["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+            allowed_headers: strings(&["authorization", "content-type", "x-request-id"]),
+            expose_headers: strings(&[
+                "x-request-id",
+                "ratelimit",
+                "ratelimit-policy",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+                "retry-after",
+            ]),
+            allow_credentials: false,
+            max_age_secs: 600,
         }
     }
 }
@@ -345,6 +431,14 @@ impl Config {
                 format!("not a valid log filter directive: {err}"),
             ));
         }
+        if let Err(message) = http_policy::TrustedProxies::parse(&self.http.trusted_proxies) {
+            problems.push(ConfigProblem::new("http.trusted_proxies", message));
+        }
+        if let Err(errors) = http_policy::cors_layer(&self.http.cors) {
+            for (field, message) in errors {
+                problems.push(ConfigProblem::new(format!("http.cors.{field}"), message));
+            }
+        }
         let mut check = |key: String, value: u64, range: RangeInclusive<u64>| {
             if !range.contains(&value) {
                 let (min, max) = range.into_inner();
@@ -354,6 +448,17 @@ impl Config {
         };
         let max_body_bytes = as_u64(self.http.max_body_bytes);
         check("http.max_body_bytes".into(), max_body_bytes, BYTES_RANGE);
+        let max_auth_body_bytes = as_u64(self.http.max_auth_body_bytes);
+        check(
+            "http.max_auth_body_bytes".into(),
+            max_auth_body_bytes,
+            BYTES_RANGE,
+        );
+        check(
+            "http.cors.max_age_secs".into(),
+            self.http.cors.max_age_secs,
+            CORS_MAX_AGE_RANGE,
+        );
         check(
             "engine.workers".into(),
             as_u64(self.engine.workers),

@@ -427,12 +427,12 @@ fn absolute_url(request: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
-    let scheme = request
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
+    // `X-Forwarded-Proto` counts only from trusted proxies (resolved by `http_policy`).
+    let scheme = if crate::http_policy::client_info(request.extensions()).secure {
+        "https"
+    } else {
+        "http"
+    };
     let path_and_query = request
         .uri()
         .path_and_query()

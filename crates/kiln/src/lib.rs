@@ -5,6 +5,7 @@
 //! - [`cli`]: the `kiln` command line (serve, deploy, rollback, logs, config check).
 //! - [`server`]: state, router, middleware order, start-up and graceful shutdown.
 //! - [`front`]: the service every request enters: Kiln's own routes vs scripts' routes.
+//! - [`http_policy`]: client identity behind proxies, security headers, CORS, compression.
 //! - [`dispatch`]: the request path for script routes (route table → engine → response).
 //! - [`routing`]: the atomically swapped table of script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
@@ -25,6 +26,7 @@ pub mod dispatch;
 pub mod error;
 pub mod front;
 pub mod health;
+pub mod http_policy;
 pub mod metering;
 pub mod rate_limit;
 pub mod routing;

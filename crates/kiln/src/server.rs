@@ -5,10 +5,26 @@
 //!    sane one), echoed on the response; every error body gets the standard JSON shape with it;
 //!    a panic below becomes a 500; it also writes the access log line (debug level; server
 //!    errors at warn);
-//! 2. [`Front`] — Kiln's own paths go to the axum router, everything else to the scripts.
+//! 2. [`HttpPolicy`](http_policy::HttpPolicy) — stores the [`ClientInfo`](http_policy::ClientInfo)
+//!    (peer address, or the forwarded one from a trusted proxy; HTTPS or not) in the request
+//!    extensions, adds the security headers the response lacks (`http.security_headers`) and,
+//!    when `[http.cors]` lists origins, runs the request through tower-http's CORS layer, which
+//!    answers preflights itself and adds the CORS headers to the other responses;
+//! 3. tower-http's compression (`http.compression`): gzip or brotli as the client accepts,
+//!    never tiny bodies, images, `text/event-stream` or Kiln's own error responses (layer 1
+//!    rewrites those);
+//! 4. [`Front`] — Kiln's own paths go to the axum router, everything else to the scripts. Body
+//!    limits are per route class: scripts `http.max_body_bytes` (in [`dispatch`]), the
+//!    management API the larger of that and twice `limits.max_bundle_bytes`
+//!    ([`DefaultBodyLimit`] on its router); `http.max_auth_body_bytes` is meant for `/auth`.
+//!    An oversized body is a 413 `PAYLOAD_TOO_LARGE` in the standard JSON shape.
+//!
+//! Connections are served with `ConnectInfo<SocketAddr>` (axum's connect info), which layer 2
+//! reads; a service called without it (`oneshot` in tests) sees clients as `0.0.0.0`.
 //!
 //! Routes: `/health*`, `/engine/api/*` (admin token), and everything else to scripts.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +41,7 @@ use crate::auth::oidc_routes::OidcRegistry;
 use crate::config::Config;
 use crate::error::{RequestContext, RequestContextLayer};
 use crate::front::Front;
+use crate::http_policy;
 use crate::metering::Metering;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
@@ -46,14 +63,17 @@ pub struct AppState {
     pub log_pipeline: Arc<LogPipeline>,
 }
 
-/// The whole HTTP service: the request-context middleware around the [`Front`] split between
-/// Kiln's router and the scripts (no socket; testable with `oneshot`).
-pub type App = RequestContext<Front>;
+/// The whole HTTP service: the request-context middleware around the HTTP hygiene stack around
+/// the [`Front`] split between Kiln's router and the scripts (no socket; testable with
+/// `oneshot`). See the module documentation for the order.
+pub type App = RequestContext<http_policy::Hygiene<Front>>;
 
 /// Builds the [`App`] service.
 pub fn app(state: Arc<AppState>) -> App {
     let router = kiln_router(state.clone());
-    tower::Layer::layer(&RequestContextLayer, Front::new(router, state))
+    let front = Front::new(router, state.clone());
+    let hygiene = http_policy::layer(&state.config.http, front);
+    tower::Layer::layer(&RequestContextLayer, hygiene)
 }
 
 /// Kiln's own routes (`/health*`, `/engine/api/*`); other paths fall back to the scripts.
@@ -73,15 +93,13 @@ fn kiln_router(state: Arc<AppState>) -> Router {
         )
         .nest(
             "/auth",
-            auth::routes::router().layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT)),
+            auth::routes::router()
+                .layer(DefaultBodyLimit::max(state.config.http.max_auth_body_bytes)),
         )
         .fallback(dispatch::script_route)
         .layer(axum::middleware::map_request(with_client_meta))
         .with_state(state)
 }
-
-/// Largest accepted body on `/auth/*` (login forms are tiny).
-const AUTH_BODY_LIMIT: usize = 64 * 1024;
 
 /// Records who the client is ([`ClientMeta`]) in the request's extensions for handlers.
 async fn with_client_meta(mut request: axum::extract::Request) -> axum::extract::Request {
@@ -197,7 +215,10 @@ async fn serve_on_workers(
             let stopped = async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             };
-            if let Err(error) = axum::serve(listener, tower::make::Shared::new(app))
+            // Connect info: the peer address reaches the client-identity middleware.
+            let make_service =
+                axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(app);
+            if let Err(error) = axum::serve(listener, make_service)
                 .with_graceful_shutdown(stopped)
                 .await
             {

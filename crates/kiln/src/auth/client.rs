@@ -1,16 +1,16 @@
-//! What the server knows about the client of a request, as auth and metering need it: its
-//! address (the subject of per-IP limits and audit entries) and whether the request arrived
-//! over TLS (for the cookie `Secure` attribute).
+//! What auth and metering need to know about the client of a request: its address as text
+//! (the subject of per-IP limits and audit entries) and whether the request arrived over TLS
+//! (for the cookie `Secure` attribute) — both as resolved by [`crate::http_policy`] from the
+//! peer address and trusted proxies.
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use http::Extensions;
+
+use crate::http_policy;
 
 /// The client of one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientMeta {
-    /// Client address as text (`unknown` when the server was called without a socket).
+    /// Client address as text (`0.0.0.0` when the server was called without a socket).
     pub ip: String,
     /// Whether the request arrived over TLS.
     pub secure: bool,
@@ -19,9 +19,10 @@ pub struct ClientMeta {
 impl ClientMeta {
     /// Reads the client from a request's extensions.
     pub fn from_extensions(extensions: &Extensions) -> ClientMeta {
-        let ip = extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
-        ClientMeta { ip, secure: false }
+        let info = http_policy::client_info(extensions);
+        ClientMeta {
+            ip: info.ip.to_string(),
+            secure: info.secure,
+        }
     }
 }

@@ -23,7 +23,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::admin_token::AdminToken;
-use crate::config::{Config, SecureCookies};
+use crate::config::Config;
 use crate::error::ApiError;
 use api_keys::KeySecret;
 use client::ClientMeta;
@@ -347,12 +347,9 @@ impl AuthService {
         ]
     }
 
+    /// Cookies carry `Secure` when the request arrived over TLS (see `http.secure`).
     fn cookie_secure(&self, client: &ClientMeta) -> bool {
-        match self.config.auth.secure_cookies {
-            SecureCookies::Always => true,
-            SecureCookies::Never => false,
-            SecureCookies::Auto => client.secure,
-        }
+        client.secure
     }
 
     /// Writes an audit event by `actor` (or an anonymous one); failures are logged, never

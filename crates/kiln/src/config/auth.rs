@@ -15,9 +15,6 @@ pub struct AuthConfig {
     pub session_idle_minutes: u64,
     /// A session ends this many hours after sign-in, however active.
     pub session_max_hours: u64,
-    /// Set the session cookie's `Secure` attribute: `auto` (when the request came over TLS, as
-    /// reported by a trusted proxy), `always` or `never`.
-    pub secure_cookies: SecureCookies,
     /// Failed logins for one account within [`AuthConfig::login_window_minutes`] before further
     /// attempts are refused until the window passes.
     pub max_failed_logins_per_account: u32,
@@ -39,25 +36,11 @@ pub struct AuthConfig {
     pub anonymous_per_day: u32,
 }
 
-/// When the session cookie carries `Secure`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecureCookies {
-    /// When the request arrived over TLS.
-    #[default]
-    Auto,
-    /// Always (the server is only reachable over HTTPS).
-    Always,
-    /// Never (plain-HTTP development).
-    Never,
-}
-
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
-            secure_cookies: SecureCookies::Auto,
             max_failed_logins_per_account: 5,
             max_failed_logins_per_ip: 20,
             login_window_minutes: 15,

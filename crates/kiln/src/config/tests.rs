@@ -187,3 +187,44 @@ fn example_file_documents_every_key_with_its_default() {
     let table: toml::Table = toml::from_str(&uncommented).unwrap();
     assert_eq!(table, toml::Table::try_from(Config::default()).unwrap());
 }
+
+#[test]
+fn http_hygiene_settings_are_validated_with_their_source() {
+    jailed(|jail| {
+        let file = "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n\
+                    secure = \"always\"\nmax_auth_body_bytes = 0\n\
+                    [http.cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n\
+                    max_age_secs = 100000\n";
+        jail.create_file("kiln.toml", file).unwrap();
+        assert_eq!(
+            problems(&CliOverrides::default()),
+            [
+                "http.trusted_proxies: \"10.0.0.0/33\" is not an IP address or CIDR range \
+                 (expected entries like \"10.0.0.0/8\" or \"127.0.0.1\") [file kiln.toml]",
+                "http.cors.allowed_origins: [\"*\"] (any origin) cannot be combined with \
+                 allow_credentials = true (browsers refuse it); list the allowed origins \
+                 instead [file kiln.toml]",
+                "http.max_auth_body_bytes: must be between 1 and 1073741824 (got 0) \
+                 [file kiln.toml]",
+                "http.cors.max_age_secs: must be between 0 and 86400 (got 100000) \
+                 [file kiln.toml]",
+            ]
+        );
+        let file = "[http]\ntrusted_proxies = [\"127.0.0.1\", \"fd00::/8\"]\nsecure = \"never\"\n\
+                    [http.cors]\nallowed_origins = [\"https://app.example.com\"]\n\
+                    allow_credentials = true\n";
+        jail.create_file("kiln.toml", file).unwrap();
+        jail.set_env("KILN_HTTP__COMPRESSION", "false");
+        let config = Config::load(&CliOverrides::default()).unwrap();
+        assert_eq!(config.http.secure, SecureMode::Never);
+        assert!(!config.http.compression);
+        assert!(config.http.security_headers);
+        assert_eq!(config.http.trusted_proxies, ["127.0.0.1", "fd00::/8"]);
+        assert_eq!(config.http.max_auth_body_bytes, 64 * 1024);
+        jail.create_file("kiln.toml", "[http]\nsecure = \"sometimes\"\n")
+            .unwrap();
+        let problem = problems(&CliOverrides::default()).join("\n");
+        assert!(problem.starts_with("http.secure: "), "{problem}");
+        assert!(problem.contains("auto"), "{problem}");
+    });
+}

@@ -10,5 +10,6 @@ mod deploy;
 mod globals;
 mod handlers;
 mod hostile;
+mod hygiene;
 mod routing;
 mod typescript;
