@@ -9,6 +9,7 @@
 //! - [`routing`]: the atomically swapped table of script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
+//! - [`oidc`]: OpenID Connect login (authorization code + PKCE) against configured providers.
 //! - [`health`], [`script_logs`], [`admin_token`], [`error`]: one job each.
 
 pub mod admin_token;
@@ -19,6 +20,7 @@ pub mod dispatch;
 pub mod error;
 pub mod front;
 pub mod health;
+pub mod oidc;
 pub mod routing;
 pub mod script_logs;
 pub mod scripts;
