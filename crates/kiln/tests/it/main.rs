@@ -10,5 +10,7 @@ mod deploy;
 mod globals;
 mod handlers;
 mod hostile;
+mod oidc;
+mod oidc_provider;
 mod routing;
 mod typescript;
