@@ -14,6 +14,7 @@
 //! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
 //! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
 //! - [`batching`]: bounded off-request-path batch writers (logs, usage).
+//! - [`oidc`]: OpenID Connect login (authorization code + PKCE) against configured providers.
 //! - [`health`], [`script_logs`], [`admin_token`], [`error`]: one job each.
 
 pub mod admin_token;
@@ -29,6 +30,7 @@ pub mod health;
 pub mod http_policy;
 pub mod metering;
 pub mod rate_limit;
+pub mod oidc;
 pub mod routing;
 pub mod script_logs;
 pub mod scripts;

@@ -123,6 +123,31 @@ impl ApiClient {
         self.send(request).await
     }
 
+    /// `PATCH {server}/engine/api/{segments…}` with a JSON body, decoding the JSON answer.
+    pub(super) async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<T, RemoteError> {
+        let request = self.request(Method::PATCH, segments).json(body);
+        self.send(request).await
+    }
+
+    /// `PUT {server}/engine/api/{segments…}` without a body, decoding the JSON answer.
+    pub(super) async fn put<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, RemoteError> {
+        let request = self.request(Method::PUT, segments);
+        self.send(request).await
+    }
+
+    /// `DELETE {server}/engine/api/{segments…}`, decoding the JSON answer.
+    pub(super) async fn delete<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+    ) -> Result<T, RemoteError> {
+        let request = self.request(Method::DELETE, segments);
+        self.send(request).await
+    }
+
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         let request = self.http.request(method, api_url(&self.server, segments));
         match &self.token {

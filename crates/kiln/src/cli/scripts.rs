@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RemoteArgs;
 use super::remote::ApiClient;
+use super::table::render_table;
 
 /// Options of `kiln rollback`.
 #[derive(Clone, Debug, Args)]
@@ -87,29 +88,7 @@ fn script_table(scripts: &[ScriptSummary]) -> String {
             ]
         })
         .collect();
-    let header = ["NAME", "ACTIVE", "LATEST", "CREATED", "UPDATED"].map(str::to_owned);
-    render_table(&header, &rows)
-}
-
-/// Left-aligned columns separated by two spaces, without trailing whitespace.
-fn render_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(header).chain(rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    render_table(&["NAME", "ACTIVE", "LATEST", "CREATED", "UPDATED"], &rows)
 }
 
 #[cfg(test)]

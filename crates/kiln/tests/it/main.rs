@@ -11,5 +11,7 @@ mod globals;
 mod handlers;
 mod hostile;
 mod hygiene;
+mod oidc;
+mod oidc_provider;
 mod routing;
 mod typescript;
