@@ -207,7 +207,8 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<Option<UserRecord>, StoreError>;
 
     /// Links `(issuer, subject)` to a user (idempotent for the same user;
-    /// [`StoreError::Conflict`] if linked to another).
+    /// [`StoreError::Conflict`] if linked to another; [`StoreError::NotFound`] for an unknown
+    /// user).
     async fn link_identity(
         &self,
         issuer: &str,
@@ -217,13 +218,15 @@ pub trait IdentityStore: Send + Sync {
 
     // ----- sessions -----
 
-    /// Stores a new session.
+    /// Stores a new session. [`StoreError::NotFound`] for an unknown user;
+    /// [`StoreError::Conflict`] if a session with the same `id_hash` exists.
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
 
     /// The session with this token hash, if any (expired ones included; the caller checks).
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Records activity on a session.
+    /// Records activity on a session: `last_seen_at` becomes `now` unless it is already later.
+    /// An unknown session is ignored.
     async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError>;
 
     /// Deletes one session; returns whether it existed.
@@ -238,7 +241,8 @@ pub trait IdentityStore: Send + Sync {
     // ----- script ownership -----
 
     /// Records `user_id` as an owner of `script` (idempotent). The script need not exist yet:
-    /// a deploy claims its name before the first version is stored.
+    /// a deploy claims its name before the first version is stored. [`StoreError::NotFound`] for
+    /// an unknown user.
     async fn add_script_owner(&self, script: &str, user_id: i64) -> Result<(), StoreError>;
 
     /// Removes an owner; returns whether it was one.
@@ -258,7 +262,8 @@ pub trait IdentityStore: Send + Sync {
     /// The tier called `name`, if any.
     async fn get_tier(&self, name: &str) -> Result<Option<TierRecord>, StoreError>;
 
-    /// Creates or replaces a tier.
+    /// Creates or replaces a tier. [`StoreError::Conflict`] if a limit is out of range (negative
+    /// rate or quota, or any other limit not positive).
     async fn upsert_tier(&self, tier: &TierRecord) -> Result<(), StoreError>;
 
     /// Deletes a tier; [`StoreError::Conflict`] while keys use it. Returns whether it existed.
@@ -266,10 +271,12 @@ pub trait IdentityStore: Send + Sync {
 
     // ----- API keys -----
 
-    /// Stores a new key. [`StoreError::NotFound`] for an unknown user or tier.
+    /// Stores a new key. [`StoreError::NotFound`] for an unknown user or tier;
+    /// [`StoreError::Conflict`] if the hash is already stored or a scope is empty or contains
+    /// whitespace.
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError>;
 
-    /// The keys whose visible prefix is `prefix` (normally one).
+    /// The keys whose visible prefix is `prefix` (normally one), by id.
     async fn api_keys_by_prefix(&self, prefix: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
     /// The key with `id`, if any.

@@ -32,8 +32,8 @@ pub use identity::{
     UserRecord,
 };
 pub use metering::{
-    AuditQuery, AuditRecord, MeteringStore, NewAuditEvent, UsageBucket, UsageEvent, UsagePeriod,
-    UsageQuery,
+    AuditQuery, AuditRecord, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MeteringStore, NewAuditEvent,
+    UsageBucket, UsageEvent, UsagePeriod, UsageQuery,
 };
 pub use sqlite::SqliteStore;
 
@@ -311,7 +311,9 @@ pub trait Store: IdentityStore + MeteringStore + Send + Sync {
     /// active version are skipped. Used at start-up to restore all scripts.
     async fn active_versions(&self) -> Result<Vec<(VersionRecord, Vec<BundleFile>)>, StoreError>;
 
-    /// Deletes a script with all its versions, files, logs and owners. Returns whether it
+    /// Deletes a script with all its versions, files, logs and owners, in one transaction. The
+    /// logs and owners of the name go even if no script row exists (e.g. a name claimed by
+    /// [`IdentityStore::add_script_owner`] before its first deploy). Returns whether the script
     /// existed.
     async fn delete_script(&self, name: &str) -> Result<bool, StoreError>;
 

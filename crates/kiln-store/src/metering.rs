@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 
+/// Rows [`MeteringStore::query_audit`] returns when [`AuditQuery::limit`] is 0.
+pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
+
+/// Most rows one [`MeteringStore::query_audit`] call returns, whatever the caller asks for.
+pub const MAX_AUDIT_LIMIT: u32 = 1000;
+
 /// One metered call (an HTTP invocation, a WASM execution…).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageEvent {
@@ -139,8 +145,19 @@ pub struct AuditQuery {
     pub since: Option<i64>,
     /// Only events with `id < before_id` (paging backwards).
     pub before_id: Option<i64>,
-    /// Most rows (clamped to 1..=1000; 0 means 100).
+    /// Most rows (clamped to 1..=1000; 0 means 100). See [`AuditQuery::effective_limit`].
     pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The limit a store applies: [`DEFAULT_AUDIT_LIMIT`] for 0, else [`AuditQuery::limit`]
+    /// capped at [`MAX_AUDIT_LIMIT`].
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => DEFAULT_AUDIT_LIMIT,
+            limit => limit.min(MAX_AUDIT_LIMIT),
+        }
+    }
 }
 
 /// Usage events and the audit log. Part of [`Store`](crate::Store).
@@ -162,7 +179,7 @@ pub trait MeteringStore: Send + Sync {
     /// Appends an audit event; returns its id.
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64, StoreError>;
 
-    /// Matching audit events, newest first.
+    /// Matching audit events, newest (highest id) first, at most `query.effective_limit()`.
     async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Deletes audit events older than `before`; returns how many.

@@ -5,7 +5,8 @@
 //! Writers that read before they write (`create_version`, `delete_script`, `append_logs`) start
 //! with `BEGIN IMMEDIATE`, taking SQLite's single write lock up front: concurrent deploys then
 //! queue on the busy timeout instead of failing with `SQLITE_BUSY` when a read snapshot turns
-//! out to be stale.
+//! out to be stale. The identity methods that enforce an invariant by reading first (never zero
+//! enabled admins, no tier deleted while keys use it) do the same, in `sqlite/identity.rs`.
 
 mod identity;
 mod metering;
@@ -353,7 +354,12 @@ impl Store for SqliteStore {
 
     async fn delete_script(&self, name: &str) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Logs and owners have no foreign key to `scripts` (see the schema), so go explicitly.
         sqlx::query("DELETE FROM script_logs WHERE script = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM script_owners WHERE script = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -571,6 +577,7 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
+    use crate::{AuditQuery, MeteringStore, NewAuditEvent};
 
     /// A new store in a fresh temp directory (kept alive by the returned guard).
     async fn fresh_store() -> Result<(Arc<dyn Store>, TempDir), StoreError> {
@@ -683,6 +690,28 @@ mod tests {
         let err = store.get_version("shop", 1).await;
         assert!(
             matches!(&err, Err(StoreError::Corrupt { what, .. }) if what.contains("shop")),
+            "{err:?}"
+        );
+
+        let id = store
+            .append_audit(&NewAuditEvent {
+                time: 1,
+                actor_user_id: None,
+                actor: "test".into(),
+                action: "login".into(),
+                target: None,
+                ip: None,
+                detail: json!({}),
+            })
+            .await?;
+        sqlx::query("UPDATE audit_log SET detail = '{' WHERE id = $1")
+            .bind(id)
+            .execute(&store.pool)
+            .await?;
+        let err = store.query_audit(&AuditQuery::default()).await;
+        let expected = format!("audit event {id}");
+        assert!(
+            matches!(&err, Err(StoreError::Corrupt { what, .. }) if what.contains(&expected)),
             "{err:?}"
         );
         Ok(())

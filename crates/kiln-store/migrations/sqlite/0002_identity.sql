@@ -22,7 +22,8 @@ INSERT INTO tiers VALUES
     ('basic', 100, 10000, 5000, 128, 10485760, 5242880,  5, 0, 0),
     ('pro',   500, 50000, 10000, 256, 52428800, 10485760, 20, 0, 0);
 
--- Accounts. `email` is stored lowercase. `password_hash` is an argon2id PHC string, NULL for
+-- Accounts. `email` is stored lowercase (the store lowercases on write and on lookup), so the
+-- UNIQUE constraint is case-insensitive. `password_hash` is an argon2id PHC string, NULL for
 -- OIDC-only accounts.
 CREATE TABLE users (
     id            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
@@ -34,13 +35,16 @@ CREATE TABLE users (
     updated_at    INTEGER NOT NULL
 );
 
+-- Roles of users (`admin`, `editor`, `user` or custom names). The store refuses changes that
+-- would leave no enabled admin, checking and changing in one write transaction.
 CREATE TABLE user_roles (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     role    TEXT    NOT NULL,
     PRIMARY KEY (user_id, role)
 );
 
--- Tiers a user may create API keys on (admins may use any).
+-- Tiers a user may create API keys on (admins may use any). Deleting a tier drops it from
+-- these lists.
 CREATE TABLE user_tiers (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     tier    TEXT    NOT NULL REFERENCES tiers (name) ON DELETE CASCADE,
@@ -79,8 +83,9 @@ CREATE TABLE script_owners (
 );
 CREATE INDEX script_owners_by_user ON script_owners (user_id);
 
--- API keys: only a keyed hash of the key is stored; `prefix` is its visible start.
--- `scopes` is a space-separated sorted list.
+-- API keys: only a keyed hash of the key is stored; `prefix` is its visible start (not unique).
+-- `scopes` is a space-separated sorted list. `tier` has no ON DELETE action: a tier cannot be
+-- deleted while keys (revoked ones included) are on it.
 CREATE TABLE api_keys (
     id           INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     prefix       TEXT    NOT NULL,
@@ -97,7 +102,10 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_by_prefix ON api_keys (prefix);
 CREATE INDEX api_keys_by_user ON api_keys (user_id);
 
--- Metered calls, written in batches off the request path.
+-- Metered calls, written in batches off the request path. No foreign keys: usage history
+-- outlives the keys, users and scripts it mentions. `error_class` is `success`,
+-- `execution_error`, `time_limit_exceeded`, `memory_limit_exceeded`, `validation_error` or
+-- `rate_limited`.
 CREATE TABLE usage_events (
     id          INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     time        INTEGER NOT NULL,
@@ -118,7 +126,9 @@ CREATE INDEX usage_events_by_key ON usage_events (key_id, time) WHERE key_id IS 
 CREATE INDEX usage_events_by_user ON usage_events (user_id, time) WHERE user_id IS NOT NULL;
 CREATE INDEX usage_events_by_script ON usage_events (script, time) WHERE script IS NOT NULL;
 
--- Security-relevant events (logins, key changes, role changes, deploys). `detail` is JSON.
+-- Security-relevant events (logins, key changes, role changes, deploys). `detail` is JSON text.
+-- No foreign key on `actor_user_id`: the log outlives deleted users. Read newest (highest id)
+-- first.
 CREATE TABLE audit_log (
     id            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     time          INTEGER NOT NULL,
