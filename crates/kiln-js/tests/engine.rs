@@ -257,3 +257,54 @@ async fn prepare_rejects_what_cannot_start() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tighter_per_call_cpu_limit_wins_and_cpu_use_is_reported() {
+    let sink = Arc::new(Collect::default());
+    let engine = engine_with(1, sink);
+    let limits = Limits {
+        cpu: std::time::Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let script = deploy(
+        &engine,
+        r#"export function init() {
+          registerWebHandler("GET", "/burn", () => {
+            const end = Date.now() + 30; let n = 0;
+            while (Date.now() < end) n++;
+            return String(n > 0);
+          });
+        }"#,
+        limits,
+    )
+    .await;
+    let answer = engine
+        .invoke(&script, 0, vec![], request("/burn"), "r")
+        .await
+        .expect("burn");
+    assert_eq!(&answer.body[..], b"true");
+    assert!(
+        answer.cpu_ns >= 10_000_000,
+        "about 30 ms of CPU is reported, got {} ns",
+        answer.cpu_ns
+    );
+
+    let tight = HttpRequest {
+        cpu_limit: Some(std::time::Duration::from_millis(5)),
+        ..request("/burn")
+    };
+    let error = engine
+        .invoke(&script, 0, vec![], tight, "r")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            InvokeError::Timeout {
+                budget: "CPU time",
+                limit_ms: 5
+            }
+        ),
+        "{error:?}"
+    );
+}

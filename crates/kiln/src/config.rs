@@ -506,10 +506,7 @@ impl Config {
     pub fn redacted(&self) -> Config {
         Config {
             admin_token: self.admin_token.as_ref().map(|_| REDACTED.to_owned()),
-            auth: AuthConfig {
-                key_secret: self.auth.key_secret.as_ref().map(|_| REDACTED.to_owned()),
-                ..self.auth.clone()
-            },
+            auth: self.auth.redacted(REDACTED),
             ..self.clone()
         }
     }

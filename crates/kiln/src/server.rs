@@ -155,7 +155,10 @@ pub async fn run(
         scripts,
         auth: auth.clone(),
         metering,
-        oidc: Arc::new(OidcRegistry::default()),
+        oidc: Arc::new(OidcRegistry::new(
+            config.auth.oidc.clone(),
+            config.auth.public_url.clone(),
+        )),
         log_pipeline,
     });
     let address = listener.local_addr()?;

@@ -172,7 +172,7 @@ fn dispatch_request_and_context() {
             "method": "POST", "url": "http://localhost/echo/42?x=1&x=2&y=%C3%A9&z", "ct": "application/json",
             "accept": "a, b", "body": {"hello": "world"}, "params": {"id": "42"},
             "query": {"x": "1", "y": "é", "z": ""}, "requestId": "req-1", "env": "hello", "mutable": true,
-            "queryProto": null, "keys": ["params", "query", "requestId", "env"], "spread": "é",
+            "queryProto": null, "keys": ["params", "query", "requestId", "env", "user", "apiKey"], "spread": "é",
             "sameQuery": true,
         })
     );
@@ -333,4 +333,50 @@ fn dispatch_is_exactly_once_for_async_failures_and_results() {
         st.outcomes.len(),
         "each invocation completes exactly once"
     );
+}
+
+#[test]
+fn identity_is_frozen_per_call_and_cannot_be_forged() {
+    let h = Harness::new();
+    h.init(
+        r#"
+        let stash = null;
+          registerWebHandler("GET", "/who", (req, ctx) => {
+            const before = stash;
+            stash = ctx.user;
+            let forged = "no";
+            try { ctx.user.roles.push("admin"); forged = "pushed"; } catch {}
+            try { ctx.user.email = "evil@example.com"; } catch {}
+            try { ctx.apiKey.tier = "pro"; } catch {}
+            return Response.json({
+              user: ctx.user, apiKey: ctx.apiKey,
+              admin: ctx.user ? ctx.user.hasRole("admin") : null,
+              editor: ctx.user ? ctx.user.hasRole("editor") : null,
+              frozen: ctx.user ? Object.isFrozen(ctx.user) && Object.isFrozen(ctx.user.roles) : null,
+              sameAsBefore: before !== null && before === ctx.user,
+              forged,
+            });
+          });
+        "#,
+    );
+    let anonymous = h.dispatch(0, "GET", "http://localhost/who");
+    let v: serde_json::Value = serde_json::from_str(&anonymous.text()).unwrap();
+    assert_eq!(v["user"], serde_json::Value::Null);
+    assert_eq!(v["apiKey"], serde_json::Value::Null);
+
+    h.set_identity(Some(
+        r#"{"user":{"id":7,"email":"ed@example.com","name":null,"roles":["editor"]},
+            "apiKey":{"id":3,"prefix":"kiln_0123abcd","name":"ci","tier":"free","scopes":["invoke"]}}"#,
+    ));
+    for _ in 0..2 {
+        let o = h.dispatch(0, "GET", "http://localhost/who");
+        let v: serde_json::Value = serde_json::from_str(&o.text()).unwrap();
+        assert_eq!(v["user"]["email"], "ed@example.com");
+        assert_eq!(v["user"]["roles"], serde_json::json!(["editor"]));
+        assert_eq!(v["apiKey"]["tier"], "free");
+        assert_eq!((v["admin"].clone(), v["editor"].clone()), (false.into(), true.into()));
+        assert_eq!(v["frozen"], true);
+        assert_eq!(v["forged"], "no");
+        assert_eq!(v["sameAsBefore"], false, "a fresh object per call");
+    }
 }

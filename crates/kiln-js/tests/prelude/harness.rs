@@ -331,6 +331,8 @@ pub(crate) struct Harness {
     ctx: Context,
     _rt: Runtime,
     next_id: RefCell<i64>,
+    /// The identity JSON passed with the next dispatches (`ctx.user` / `ctx.apiKey`).
+    identity: RefCell<Option<String>>,
 }
 
 impl Harness {
@@ -380,6 +382,7 @@ impl Harness {
             ctx,
             _rt: rt,
             next_id: RefCell::new(0),
+            identity: RefCell::new(None),
         }
     }
 
@@ -467,6 +470,11 @@ impl Harness {
         serde_json::from_str(&self.call_internal("routes", |_| vec![]).unwrap()).unwrap()
     }
 
+    /// Sets the identity JSON later dispatches carry (`None`: anonymous).
+    pub(crate) fn set_identity(&self, json: Option<&str>) {
+        *self.identity.borrow_mut() = json.map(str::to_owned);
+    }
+
     pub(crate) fn dispatch_full(
         &self,
         route: u32,
@@ -482,6 +490,7 @@ impl Harness {
             *n
         };
         let before = self.state.borrow().outcomes.len();
+        let identity = self.identity.borrow().clone();
         self.call_internal("dispatch", |ctx| {
             let flat = rquickjs::Array::new(ctx.clone()).unwrap();
             for (i, (n, v)) in headers.iter().enumerate() {
@@ -516,6 +525,12 @@ impl Harness {
                     .unwrap()
                     .into_value(),
                 env.into_value(),
+                match &identity {
+                    Some(json) => rquickjs::String::from_str(ctx.clone(), json)
+                        .unwrap()
+                        .into_value(),
+                    None => Value::new_undefined(ctx.clone()),
+                },
             ]
         })
         .unwrap_or_else(|e| panic!("dispatch threw: {e}"));

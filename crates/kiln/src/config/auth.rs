@@ -3,9 +3,12 @@
 //! audit retention, what the rate limiter does when it fails). Validation of these sections
 //! lives here too and is called from [`Config::validate`](super::Config::validate).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ConfigProblem;
+use crate::oidc::OidcProviderConfig;
 
 /// Sign-in, sessions and API keys (`[auth]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +37,9 @@ pub struct AuthConfig {
     pub anonymous_per_minute: u32,
     /// Requests per UTC day per client address for anonymous callers; 0 = no limit.
     pub anonymous_per_day: u32,
+    /// OpenID Connect providers users may sign in with (`[auth.oidc.<name>]`), by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub oidc: BTreeMap<String, OidcProviderConfig>,
 }
 
 impl Default for AuthConfig {
@@ -48,6 +54,7 @@ impl Default for AuthConfig {
             public_url: None,
             anonymous_per_minute: 0,
             anonymous_per_day: 0,
+            oidc: BTreeMap::new(),
         }
     }
 }
@@ -90,6 +97,16 @@ impl Default for MeteringConfig {
 pub const MIN_KEY_SECRET_CHARS: usize = 32;
 
 impl AuthConfig {
+    /// A copy with secrets replaced by `redacted`.
+    pub(super) fn redacted(&self, redacted: &str) -> AuthConfig {
+        let mut copy = self.clone();
+        copy.key_secret = copy.key_secret.map(|_| redacted.to_owned());
+        for provider in copy.oidc.values_mut() {
+            provider.client_secret = provider.client_secret.take().map(|_| redacted.to_owned());
+        }
+        copy
+    }
+
     /// Problems with the `[auth]` values.
     pub(super) fn validate(&self, problems: &mut Vec<ConfigProblem>) {
         let mut range = |key: &str, value: u64, min: u64, max: u64| {
@@ -127,6 +144,33 @@ impl AuthConfig {
                 "auth.key_secret",
                 format!("must be at least {MIN_KEY_SECRET_CHARS} characters"),
             ));
+        }
+        for (name, provider) in &self.oidc {
+            let valid_name = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !valid_name {
+                problems.push(ConfigProblem::new(
+                    format!("auth.oidc.{name}"),
+                    "provider names use lowercase letters, digits, '-' and '_' (it appears in URLs)",
+                ));
+            }
+            if !url::Url::parse(&provider.issuer)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                problems.push(ConfigProblem::new(
+                    format!("auth.oidc.{name}.issuer"),
+                    format!("must be an absolute http(s) URL (got {:?})", provider.issuer),
+                ));
+            }
+            if provider.client_id.is_empty() {
+                problems.push(ConfigProblem::new(
+                    format!("auth.oidc.{name}.client_id"),
+                    "must not be empty",
+                ));
+            }
         }
         if let Some(url) = &self.public_url {
             match url::Url::parse(url) {

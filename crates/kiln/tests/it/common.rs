@@ -223,3 +223,119 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
     );
     body["error"].clone()
 }
+
+/// A password every test account uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in browser: the session cookie and its CSRF token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+    pub user: Value,
+}
+
+/// The `name=value` pairs of a response's `Set-Cookie` headers, by name.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<(String, String, String)> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|raw| {
+            let (pair, _) = raw.split_once(';').unwrap_or((raw, ""));
+            let (name, value) = pair.split_once('=')?;
+            Some((name.trim().to_owned(), value.trim().to_owned(), raw.to_owned()))
+        })
+        .collect()
+}
+
+impl TestServer {
+    /// Creates an account through the management API with the bootstrap token (only works
+    /// while no admin exists) or with `as_key`; returns the user JSON.
+    pub async fn create_user_with(&self, token: &str, email: &str, roles: &[&str]) -> Value {
+        let response = self
+            .client
+            .post(self.url("/engine/api/users"))
+            .bearer_auth(token)
+            .json(&json!({ "email": email, "password": PASSWORD, "roles": roles }))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "creating {email}: {body}");
+        body
+    }
+
+    /// Signs in with the test password; asserts success.
+    pub async fn login(&self, email: &str) -> Session {
+        let response = self
+            .client
+            .post(self.url("/auth/login"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("request");
+        let cookies = set_cookies(&response);
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 200, "login {email}: {body}");
+        let cookie = cookies
+            .iter()
+            .find(|(name, _, _)| name == "kiln_session")
+            .map(|(_, value, _)| value.clone())
+            .expect("session cookie");
+        Session {
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
+            user: body["user"].clone(),
+        }
+    }
+
+    /// An admin and their session: created with the bootstrap token, which then retires.
+    pub async fn first_admin(&self) -> Session {
+        self.create_user_with(TOKEN, "admin@example.com", &["admin"]).await;
+        self.login("admin@example.com").await
+    }
+
+    /// A request carrying the session cookie and CSRF token.
+    pub fn with_session(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        session: &Session,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", format!("kiln_session={}", session.cookie))
+            .header("x-csrf-token", &session.csrf)
+    }
+
+    /// Creates an API key as `session`; returns the creation response (with `key`).
+    pub async fn create_key(&self, session: &Session, body: Value) -> Value {
+        let response = self
+            .with_session(reqwest::Method::POST, "/engine/api/keys", session)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let created: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "creating a key: {created}");
+        created
+    }
+
+    /// Deploys a single `main.js` as `session`; returns the raw response.
+    pub async fn deploy_as(&self, session: &Session, name: &str, source: &str) -> reqwest::Response {
+        self.with_session(
+            reqwest::Method::POST,
+            &format!("/engine/api/scripts/{name}/versions"),
+            session,
+        )
+        .json(&json!({ "files": [{ "path": "main.js", "content": source }] }))
+        .send()
+        .await
+        .expect("request")
+    }
+}
