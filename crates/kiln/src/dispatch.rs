@@ -19,6 +19,7 @@ use crate::auth::client::ClientMeta;
 use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
 use crate::metering::{ConcurrencySlot, ErrorClass, denied_response, tier_limits};
+use crate::route_cors::RouteCors;
 use crate::routing::Lookup;
 use crate::server::AppState;
 
@@ -184,15 +185,9 @@ async fn meter(
             }
             Err(error) => return Err((ApiError::from(error), HeaderMap::new())),
         };
-        let subject = format!("key:{}", key.id);
-        let decision = state
-            .metering
-            .check(store.as_ref(), &subject, Some(key.id), tier_limits(&tier))
-            .await;
-        if !decision.allowed {
-            return Err(denied_response(&decision));
-        }
-        decision.write_headers(&mut metered.headers);
+        // The concurrency slot is taken before the rate check: a call refused for want of a
+        // slot must not consume minute capacity or day quota (the day count seeded from the
+        // store after a restart leaves these 429s out too).
         metered._slot = state.metering.acquire(key.id, tier.max_concurrent);
         if metered._slot.is_none() {
             return Err((
@@ -207,6 +202,15 @@ async fn meter(
                 HeaderMap::from_iter([(header::RETRY_AFTER, HeaderValue::from_static("1"))]),
             ));
         }
+        let subject = format!("key:{}", key.id);
+        let decision = state
+            .metering
+            .check(store.as_ref(), &subject, Some(key.id), tier_limits(&tier))
+            .await;
+        if !decision.allowed {
+            return Err(denied_response(&decision));
+        }
+        decision.write_headers(&mut metered.headers);
         metered.cpu_limit = Some(Duration::from_millis(
             u64::try_from(tier.cpu_ms).unwrap_or(1),
         ));
@@ -230,7 +234,34 @@ async fn meter(
     Ok(metered)
 }
 
+/// Answers a CORS preflight for a script route with a `cors` option; `None` when the request
+/// is not a preflight or the route has no CORS policy (it then goes the normal way).
+fn route_preflight(state: &AppState, request: &Request) -> Option<Response> {
+    if request.method() != Method::OPTIONS || !request.headers().contains_key(header::ORIGIN) {
+        return None;
+    }
+    let requested = request
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)?
+        .to_str()
+        .ok()?
+        .to_ascii_uppercase();
+    let table = state.scripts.table();
+    let Lookup::Found { script, route, .. } = table.lookup(&requested, request.uri().path()) else {
+        return None;
+    };
+    let cors = RouteCors::from_options(&script.routes.get(route)?.options)?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(headers) = cors.preflight(request.headers(), &requested) {
+        response.headers_mut().extend(headers);
+    }
+    Some(response)
+}
+
 async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    if let Some(response) = route_preflight(state, &request) {
+        return Ok(response);
+    }
     let table = state.scripts.table();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
@@ -265,7 +296,32 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
         .routes
         .get(route)
         .map_or(RouteAuth::Public, |r| RouteAuth::of(&r.options));
-    let caller = admit(state, request.method(), request.headers(), &requirement).await;
+    let cors = script
+        .routes
+        .get(route)
+        .and_then(|r| RouteCors::from_options(&r.options))
+        .map(|policy| (policy, request.headers().clone()));
+    let mut response = match serve_route(state, request, &script, route, params, &requirement).await
+    {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    if let Some((policy, request_headers)) = &cors {
+        policy.decorate(request_headers, response.headers_mut());
+    }
+    Ok(response)
+}
+
+/// Serves a request whose route was found: admission, metering, the invocation, usage.
+async fn serve_route(
+    state: &AppState,
+    request: Request,
+    script: &Arc<kiln_js::ScriptVersion>,
+    route: usize,
+    params: Vec<(String, String)>,
+    requirement: &RouteAuth,
+) -> Result<Response, ApiError> {
+    let caller = admit(state, request.method(), request.headers(), requirement).await;
     let caller = match caller {
         Ok(caller) => caller,
         Err(error) if error.status == StatusCode::UNAUTHORIZED => {
@@ -357,7 +413,7 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
     };
     let bytes_in = body.len();
     let http_request = HttpRequest {
-        method,
+        method: parts.method.as_str().to_owned(),
         url,
         headers,
         body,
@@ -367,7 +423,7 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
     let outcome = state
         .scripts
         .engine()
-        .invoke(&script, route, params, http_request, &request_id)
+        .invoke(script, route, params, http_request, &request_id)
         .await;
     let mut response = match outcome {
         Ok(answer) => {

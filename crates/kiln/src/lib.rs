@@ -8,6 +8,7 @@
 //! - [`http_policy`]: client identity behind proxies, security headers, CORS, compression.
 //! - [`dispatch`]: the request path for script routes (route table → engine → response).
 //! - [`routing`]: the atomically swapped table of script routes.
+//! - [`route_cors`]: CORS policies of individual script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
@@ -29,8 +30,9 @@ pub mod front;
 pub mod health;
 pub mod http_policy;
 pub mod metering;
-pub mod rate_limit;
 pub mod oidc;
+pub mod rate_limit;
+pub mod route_cors;
 pub mod routing;
 pub mod script_logs;
 pub mod scripts;

@@ -195,6 +195,7 @@ function normalizeRouteOptions(options) {
     }
     out.tags = copy;
   }
+  if (options.cors !== undefined) out.cors = normalizeCors(options.cors);
   const schemaKeys = ["requestSchema", "responseSchema"];
   for (let i = 0; i < schemaKeys.length; i++) {
     const key = schemaKeys[i];
@@ -213,6 +214,54 @@ function normalizeRouteOptions(options) {
   }
   return JSONStringify(out);
 }
+
+/** `cors: true` or `{ origins, methods?, headers?, exposeHeaders?, credentials?, maxAge? }`. */
+function normalizeCors(cors) {
+  const fail = (what) => {
+    throw new TypeErrorCtor(`registerWebHandler: options.cors ${what}`);
+  };
+  if (cors === false) return undefined;
+  if (cors === true) return { origins: "*" };
+  if (typeof cors !== "object" || cors === null) fail("must be true or an object { origins, methods, headers, exposeHeaders, credentials, maxAge }");
+  const strings = (value, name) => {
+    if (value === undefined) return undefined;
+    if (!ArrayIsArray(value)) fail(`.${name} must be an array of strings`);
+    const copy = [];
+    for (let i = 0; i < value.length; i++) {
+      if (typeof value[i] !== "string" || value[i] === "") fail(`.${name} must be an array of non-empty strings`);
+      copy[i] = value[i];
+    }
+    return copy;
+  };
+  const out = { __proto__: null };
+  const origins = cors.origins;
+  if (origins === "*" || origins === undefined) out.origins = "*";
+  else {
+    out.origins = strings(origins, "origins");
+    for (let i = 0; i < out.origins.length; i++) {
+      if (RegExpPrototypeExec(CORS_ORIGIN_RE, out.origins[i]) === null) {
+        fail(`.origins: '${out.origins[i]}' is not an origin like "https://app.example.com" (scheme, host, optional port; no path)`);
+      }
+    }
+  }
+  const methods = strings(cors.methods, "methods");
+  if (methods !== undefined) out.methods = methods;
+  const headers = strings(cors.headers, "headers");
+  if (headers !== undefined) out.headers = headers;
+  const expose = strings(cors.exposeHeaders, "exposeHeaders");
+  if (expose !== undefined) out.exposeHeaders = expose;
+  if (cors.credentials !== undefined) {
+    if (typeof cors.credentials !== "boolean") fail(".credentials must be a boolean");
+    if (cors.credentials && out.origins === "*") fail(".credentials cannot be combined with origins \"*\": list the origins");
+    out.credentials = cors.credentials;
+  }
+  if (cors.maxAge !== undefined) {
+    if (typeof cors.maxAge !== "number" || !(cors.maxAge >= 0 && cors.maxAge <= 86400)) fail(".maxAge must be a number of seconds between 0 and 86400");
+    out.maxAge = MathTrunc(cors.maxAge);
+  }
+  return out;
+}
+const CORS_ORIGIN_RE = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/;
 
 function registerWebHandler(method, path, handler, options = undefined) {
   if (!initOpen) throw new ErrorCtor("registerWebHandler can only be called during init()");
