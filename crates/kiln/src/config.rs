@@ -31,9 +31,10 @@ pub const ENV_PREFIX: &str = "KILN_";
 /// Separates nesting levels in environment variable names: `KILN_LIMITS__CPU_MS` sets
 /// `limits.cpu_ms`.
 pub const ENV_SEPARATOR: &str = "__";
-/// `KILN_*` variables that belong to the command line's remote commands (`KILN_TOKEN`,
-/// `KILN_SERVER`), not to the server's configuration; they are not treated as unknown keys.
-const CLI_ONLY_ENV_KEYS: &[&str] = &["token", "server"];
+/// `KILN_*` variables that belong to the command line (`KILN_TOKEN`, `KILN_SERVER` for remote
+/// commands, `KILN_ADMIN_PASSWORD` for `kiln users create-admin`), not to the server's
+/// configuration; they are not treated as unknown keys.
+const CLI_ONLY_ENV_KEYS: &[&str] = &["token", "server", "admin_password"];
 /// Name of the database file inside [`Config::data_dir`].
 pub const DATABASE_FILE: &str = "kiln.db";
 /// Shortest accepted [`Config::admin_token`]: stops trivially guessable admin credentials.

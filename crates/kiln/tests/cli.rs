@@ -1,5 +1,7 @@
 //! The real `kiln` binary: `serve` with zero configuration, the printed admin token,
-//! `deploy`, `rollback`, `scripts`, `logs`, `config check`, and graceful shutdown on SIGTERM.
+//! `deploy`, `rollback`, `scripts`, `logs`, `config check`, graceful shutdown on SIGTERM, and
+//! the identity commands (`users create-admin` against the server's database, then `users`,
+//! `keys`, `usage` and `tiers` with an API key).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -75,10 +77,15 @@ impl Server {
     }
 
     fn kiln(&self, args: &[&str]) -> Output {
+        self.kiln_as(&self.token, args)
+    }
+
+    /// Runs a remote command with `token` as `KILN_TOKEN`.
+    fn kiln_as(&self, token: &str, args: &[&str]) -> Output {
         Command::new(KILN)
             .args(args)
             .args(["--server", &self.base])
-            .env("KILN_TOKEN", &self.token)
+            .env("KILN_TOKEN", token)
             .output()
             .expect("run kiln")
     }
@@ -279,4 +286,367 @@ fn config_check_names_the_bad_key() {
         text.contains("cpu_ms = 20") && text.contains("wall_ms = 1234"),
         "{text}"
     );
+}
+
+/// An HTTP answer: status, headers (lowercase names) and body.
+struct HttpAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpAnswer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// A tiny blocking HTTP/1.0 request with extra headers and an optional JSON body.
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> HttpAnswer {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').expect("URL with a path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut request = format!("{method} /{path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a full answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// Runs `kiln users create-admin EMAIL --data-dir DATA` with `KILN_ADMIN_PASSWORD=password`.
+fn create_admin(data_dir: &Path, email: &str, password: &str) -> Output {
+    Command::new(KILN)
+        .args([
+            "users",
+            "create-admin",
+            email,
+            "--data-dir",
+            data_dir.to_str().expect("path"),
+        ])
+        .env("KILN_ADMIN_PASSWORD", password)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kiln")
+}
+
+/// Everything a failed command printed, after checking it failed.
+fn failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "kiln succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Signs in with a password; returns the session cookie (`kiln_session=…`) and CSRF token.
+fn login(base: &str, email: &str, password: &str) -> (String, String) {
+    let body = serde_json::json!({ "email": email, "password": password }).to_string();
+    let answer = http("POST", &format!("{base}/auth/login"), &[], Some(&body));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let csrf = answer.json()["csrf_token"]
+        .as_str()
+        .expect("csrf_token")
+        .to_owned();
+    let cookie = answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .find(|c| c.starts_with("kiln_session="))
+        .expect("a kiln_session cookie")
+        .to_owned();
+    (cookie, csrf)
+}
+
+/// The key `kiln keys create` printed: the one line that is only a full key.
+fn printed_key(out: &str) -> String {
+    let keys: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("kiln_") && l.len() == "kiln_".len() + 48)
+        .collect();
+    assert_eq!(keys.len(), 1, "the key is printed exactly once: {out}");
+    assert_eq!(out.matches(keys[0]).count(), 1, "{out}");
+    keys[0].to_owned()
+}
+
+/// `GET /auth/me` with a bearer key: status and body.
+fn me(base: &str, key: &str) -> HttpAnswer {
+    let auth = format!("Bearer {key}");
+    http(
+        "GET",
+        &format!("{base}/auth/me"),
+        &[("Authorization", &auth)],
+        None,
+    )
+}
+
+#[test]
+fn identity_commands_with_the_real_binary() {
+    let work = tempfile::tempdir().expect("tmp");
+    let server = Server::start(work.path());
+    let data = work.path().join("kiln-data");
+
+    // While no admin exists the bootstrap token manages users.
+    let out = stdout(&server.kiln(&["users", "list"]));
+    assert!(out.starts_with("ID  EMAIL"), "{out}");
+    let out = stdout(&server.kiln(&["tiers"]));
+    for tier in ["free", "basic", "pro"] {
+        assert!(out.contains(tier), "{out}");
+    }
+
+    // create-admin writes into the running server's database; the policy is explained.
+    let err = failure(&create_admin(&data, "root@example.com", "short"));
+    assert!(err.contains("between 10 and 1024 characters"), "{err}");
+    let err = failure(&create_admin(&data, "not-an-email", "long enough password"));
+    assert!(err.contains("not an email address"), "{err}");
+    let out = stdout(&create_admin(
+        &data,
+        "Root@Example.com",
+        "root password 123",
+    ));
+    assert!(
+        out.contains("Created the admin account root@example.com"),
+        "{out}"
+    );
+
+    // The bootstrap token is retired; the admin signs in and makes a `manage` key over HTTP.
+    let err = failure(&server.kiln(&["users", "list"]));
+    assert!(err.contains("BOOTSTRAP_TOKEN_RETIRED"), "{err}");
+    let (cookie, csrf) = login(&server.base, "root@example.com", "root password 123");
+    let created = http(
+        "POST",
+        &format!("{}/engine/api/keys", server.base),
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        Some(r#"{"name":"cli","scopes":["manage"]}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let admin_key = created.json()["key"].as_str().expect("key").to_owned();
+    let kiln = |args: &[&str]| server.kiln_as(&admin_key, args);
+
+    // users create / list / grant / revoke / allow-tiers / disable / enable.
+    let out = stdout(
+        &Command::new(KILN)
+            .args(["users", "create", "bob@example.com", "--role", "editor"])
+            .args(["--password-env", "BOB_PASSWORD", "--name", "Bob"])
+            .args(["--server", &server.base])
+            .env("KILN_TOKEN", &admin_key)
+            .env("BOB_PASSWORD", "bob password 123")
+            .output()
+            .expect("run kiln"),
+    );
+    assert!(
+        out.contains("created user") && out.contains("bob@example.com"),
+        "{out}"
+    );
+    login(&server.base, "bob@example.com", "bob password 123");
+    let out = stdout(&kiln(&["users", "list"]));
+    assert!(
+        out.contains("root@example.com") && out.contains("bob@example.com"),
+        "{out}"
+    );
+    let out = stdout(&kiln(&["users", "grant", "bob@example.com", "admin"]));
+    assert!(out.contains("roles now: admin, editor"), "{out}");
+    let out = stdout(&kiln(&["users", "revoke", "BOB@example.com", "admin"]));
+    assert!(out.contains("roles now: editor"), "{out}");
+    let out = stdout(&kiln(&[
+        "users",
+        "allow-tiers",
+        "bob@example.com",
+        "free",
+        "basic",
+    ]));
+    assert!(out.contains("may create API keys on: basic, free"), "{out}");
+
+    // Unknown users and keys: a non-zero exit and a message that says so.
+    let err = failure(&kiln(&["users", "grant", "nobody@example.com", "editor"]));
+    assert!(
+        err.contains("there is no user with the email nobody@example.com"),
+        "{err}"
+    );
+    let err = failure(&kiln(&["users", "disable", "9999"]));
+    assert!(err.contains("USER_NOT_FOUND"), "{err}");
+    let err = failure(&kiln(&["keys", "revoke", "9999"]));
+    assert!(err.contains("KEY_NOT_FOUND"), "{err}");
+    let err = failure(&kiln(&["keys", "create", "--name", "x", "--tier", "gold"]));
+    assert!(err.contains("TIER_NOT_FOUND"), "{err}");
+
+    // keys create prints the key once; it works until it is revoked.
+    let out = stdout(&kiln(&[
+        "keys",
+        "create",
+        "--name",
+        "bob-ci",
+        "--user",
+        "bob@example.com",
+        "--tier",
+        "basic",
+        "--expires-in",
+        "1d",
+    ]));
+    let bob_key = printed_key(&out);
+    assert!(out.contains("tier:    basic"), "{out}");
+    let answer = me(&server.base, &bob_key);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["user"]["email"], "bob@example.com");
+    let key_id = answer.json()["api_key"]["id"].as_i64().expect("key id");
+    let prefix = &bob_key[.."kiln_".len() + 8];
+    assert!(out.contains(prefix), "{out}");
+
+    let listed = stdout(&kiln(&["keys", "list", "--all"]));
+    assert!(
+        listed.contains("bob-ci") && listed.contains("cli"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&bob_key),
+        "keys are never listed: {listed}"
+    );
+    let mine = stdout(&kiln(&["keys", "list"]));
+    assert!(
+        !mine.contains("bob-ci"),
+        "only the admin's own keys: {mine}"
+    );
+    let bobs = stdout(&kiln(&["keys", "list", "--user", "bob@example.com"]));
+    assert!(bobs.contains("bob-ci") && !bobs.contains(" cli "), "{bobs}");
+
+    // A key without `manage` cannot use the management API.
+    let err = failure(&server.kiln_as(&bob_key, &["users", "list"]));
+    assert!(err.contains("manage"), "{err}");
+
+    let out = stdout(&kiln(&["keys", "set-tier", &key_id.to_string(), "pro"]));
+    assert!(out.contains("now on the pro tier"), "{out}");
+
+    // Usage: raw JSON and the table.
+    let out = stdout(&kiln(&["usage", "--json", "--key", &key_id.to_string()]));
+    let usage: serde_json::Value = serde_json::from_str(&out).expect("usage JSON");
+    assert!(usage["buckets"].is_array(), "{usage}");
+    assert_eq!(usage["period"], "hour");
+    assert_eq!(usage["filters"]["key_id"], key_id);
+    let out = stdout(&kiln(&[
+        "usage",
+        "--period",
+        "day",
+        "--user",
+        "bob@example.com",
+    ]));
+    assert!(out.starts_with("usage per day from "), "{out}");
+
+    let out = stdout(&kiln(&["keys", "revoke", &key_id.to_string()]));
+    assert!(out.contains("revoked API key"), "{out}");
+    let answer = me(&server.base, &bob_key);
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(answer.body.contains("API_KEY_REVOKED"), "{}", answer.body);
+    let listed = stdout(&kiln(&["keys", "list", "--all"]));
+    assert!(listed.contains("revoked"), "{listed}");
+
+    // Disabling ends the account's access; enabling restores it.
+    stdout(&kiln(&["users", "disable", "bob@example.com"]));
+    let body = r#"{"email":"bob@example.com","password":"bob password 123"}"#;
+    let answer = http(
+        "POST",
+        &format!("{}/auth/login", server.base),
+        &[],
+        Some(body),
+    );
+    assert_ne!(answer.status, 200, "{}", answer.body);
+    stdout(&kiln(&["users", "enable", "bob@example.com"]));
+
+    // create-admin on an existing account promotes it and replaces its password.
+    let out = stdout(&create_admin(&data, "bob@example.com", "new bob password"));
+    assert!(
+        out.contains("already existed: granted it the admin role, set its password"),
+        "{out}"
+    );
+    login(&server.base, "bob@example.com", "new bob password");
+    let out = stdout(&kiln(&["users", "list"]));
+    let bob_row = out
+        .lines()
+        .find(|l| l.contains("bob@example.com"))
+        .expect("bob listed");
+    assert!(bob_row.contains("admin,editor"), "{out}");
+}
+
+#[test]
+fn create_admin_works_before_the_server_ever_ran() {
+    let work = tempfile::tempdir().expect("tmp");
+    let config = work.path().join("kiln.toml");
+    std::fs::write(&config, "data_dir = \"state\"\n").expect("write");
+    let out = stdout(
+        &Command::new(KILN)
+            .args(["users", "create-admin", "first@example.com"])
+            .args(["--config", config.to_str().expect("path")])
+            .current_dir(work.path())
+            .env("KILN_ADMIN_PASSWORD", "first admin password")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kiln"),
+    );
+    assert!(
+        out.contains("Created the admin account first@example.com"),
+        "{out}"
+    );
+    assert!(work.path().join("state/kiln.db").exists());
+
+    // Without the variable and without a terminal there is nothing to read a password from.
+    let err = failure(
+        &Command::new(KILN)
+            .args(["users", "create-admin", "second@example.com"])
+            .args(["--config", config.to_str().expect("path")])
+            .current_dir(work.path())
+            .env_remove("KILN_ADMIN_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kiln"),
+    );
+    assert!(err.contains("KILN_ADMIN_PASSWORD"), "{err}");
+
+    // The server started later (it reads ./kiln.toml) knows the account.
+    let server = Server::start(work.path());
+    login(&server.base, "first@example.com", "first admin password");
+    let err = failure(&server.kiln(&["users", "list"]));
+    assert!(err.contains("BOOTSTRAP_TOKEN_RETIRED"), "{err}");
+    drop(server);
+
+    // A broken configuration is a configuration error (exit code 2), as for `kiln serve`.
+    let bad = work.path().join("bad.toml");
+    std::fs::write(&bad, "nonsense_key = 1\n").expect("write");
+    let out = Command::new(KILN)
+        .args(["users", "create-admin", "x@example.com"])
+        .args(["--config", bad.to_str().expect("path")])
+        .env("KILN_ADMIN_PASSWORD", "first admin password")
+        .output()
+        .expect("run kiln");
+    assert_eq!(out.status.code(), Some(2), "{}", failure(&out));
 }

@@ -132,7 +132,7 @@ pub async fn create(
     }
     // Only admins pick any tier; everyone else is limited to the tiers allowed to them (and
     // an admin creating a key for someone else is trusted to choose).
-    if !caller.is_admin() && !owner.allowed_tiers.iter().any(|t| *t == tier) {
+    if !caller.is_admin() && !owner.allowed_tiers.contains(&tier) {
         return Err(forbidden(
             "TIER_NOT_ALLOWED",
             format!(

@@ -153,7 +153,7 @@ fn format_line(line: &LogLine) -> String {
 }
 
 /// Accepts an RFC 3339 timestamp and keeps it as given (the server parses it again).
-fn parse_rfc3339(value: &str) -> Result<String, String> {
+pub(super) fn parse_rfc3339(value: &str) -> Result<String, String> {
     OffsetDateTime::parse(value, &Rfc3339)
         .map(|_| value.to_owned())
         .map_err(|err| format!("not an RFC 3339 time ({err}); e.g. 2026-01-02T03:04:05Z"))

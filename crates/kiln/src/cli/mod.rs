@@ -1,15 +1,22 @@
 //! The `kiln` command line: argument definitions (clap derive) and dispatch to one submodule
 //! per command. `serve` runs the server in this process; `config check` validates the
-//! configuration; the remote commands (`deploy`, `rollback`, `scripts`, `logs`) talk to a
-//! running server through its management API with [`remote::ApiClient`]. `main.rs` only parses,
+//! configuration; `users create-admin` writes the first admin account into the database
+//! directly; the remote commands (`deploy`, `rollback`, `scripts`, `logs`, `users`, `keys`,
+//! `usage`, `tiers`) talk to a running server through its management API with
+//! [`remote::ApiClient`]. `main.rs` only parses,
 //! calls [`run`], prints the error chain and exits with [`exit_code`].
 
 mod config_check;
+mod create_admin;
 mod deploy;
+mod keys;
 mod logs;
 mod remote;
 mod scripts;
 mod serve;
+mod table;
+mod usage;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,10 +27,14 @@ use reqwest::Url;
 use crate::config::ConfigError;
 
 pub use config_check::CheckArgs;
+pub use create_admin::{CreateAdminArgs, PASSWORD_ENV};
 pub use deploy::DeployArgs;
+pub use keys::{CreateKeyArgs, KeyIdArg, KeysCommand, ListKeysArgs, SetTierArgs};
 pub use logs::LogsArgs;
 pub use scripts::RollbackArgs;
 pub use serve::ServeArgs;
+pub use usage::{Period, UsageArgs};
+pub use users::{AllowTiersArgs, CreateUserArgs, RoleArgs, UserArg, UserRef, UsersCommand};
 
 /// Exit code for a configuration that does not load or validate (clap uses the same code for
 /// usage errors).
@@ -80,6 +91,16 @@ pub enum Command {
     Scripts,
     /// Show a script's log lines.
     Logs(LogsArgs),
+    /// Manage user accounts and roles (`create-admin` works locally, without a server).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show request usage per hour or day (by key, user or script).
+    Usage(UsageArgs),
+    /// List the tiers and their limits.
+    Tiers,
 }
 
 /// `kiln config …` subcommands.
@@ -99,6 +120,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => scripts::rollback(&cli.remote, args).await?,
         Command::Scripts => scripts::list(&cli.remote).await?,
         Command::Logs(args) => logs::run(&cli.remote, args).await?,
+        Command::Users(command) => users::run(&cli.remote, command).await?,
+        Command::Keys(command) => keys::run(&cli.remote, command).await?,
+        Command::Usage(args) => usage::usage(&cli.remote, args).await?,
+        Command::Tiers => usage::tiers(&cli.remote).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -249,6 +274,132 @@ mod tests {
         assert_eq!((args.limit, args.follow), (Some(20), true));
         assert!(parse(&["logs", "hello", "--since", "yesterday"]).is_err());
         assert!(parse(&["logs", "hello", "--limit", "0"]).is_err());
+    }
+
+    #[test]
+    fn users_keys_usage_and_tiers() {
+        let cli = parse(&[
+            "users",
+            "create-admin",
+            "root@example.com",
+            "--name",
+            "Root",
+            "--data-dir",
+            "/var/kiln",
+            "--config",
+            "k.toml",
+        ])
+        .unwrap();
+        let Command::Users(UsersCommand::CreateAdmin(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.email, "root@example.com");
+        assert_eq!(args.name.as_deref(), Some("Root"));
+        assert_eq!(args.data_dir, Some(PathBuf::from("/var/kiln")));
+        assert_eq!(args.file.config, Some(PathBuf::from("k.toml")));
+
+        let cli = parse(&[
+            "users",
+            "create",
+            "bob@example.com",
+            "--role",
+            "editor",
+            "--role",
+            "user",
+            "--password-env",
+            "BOB_PW",
+        ])
+        .unwrap();
+        let Command::Users(UsersCommand::Create(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.roles, ["editor", "user"]);
+        assert_eq!(args.password_env.as_deref(), Some("BOB_PW"));
+        let cli = parse(&["users", "grant", "bob@example.com", "admin"]).unwrap();
+        let Command::Users(UsersCommand::Grant(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.user, UserRef::Email("bob@example.com".into()));
+        let cli = parse(&["users", "allow-tiers", "7", "free", "pro"]).unwrap();
+        let Command::Users(UsersCommand::AllowTiers(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.user, args.tiers),
+            (UserRef::Id(7), vec!["free".into(), "pro".into()])
+        );
+        assert!(
+            parse(&["users", "allow-tiers", "7"]).is_err(),
+            "TIER is required"
+        );
+        assert!(
+            parse(&["users", "disable", "bob"]).is_err(),
+            "not an id or email"
+        );
+        assert!(parse(&["users", "enable", "3"]).is_ok());
+        assert!(parse(&["users", "revoke", "3", "editor"]).is_ok());
+        assert!(matches!(
+            parse(&["users", "list"]).unwrap().command,
+            Command::Users(UsersCommand::List)
+        ));
+
+        let cli = parse(&[
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--tier",
+            "pro",
+            "--scope",
+            "manage",
+            "--scope",
+            "invoke",
+            "--expires-in",
+            "30d",
+            "--user",
+            "bob@example.com",
+        ])
+        .unwrap();
+        let Command::Keys(KeysCommand::Create(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.scopes, ["manage", "invoke"]);
+        assert_eq!(args.expires_in, Some(30 * 86_400));
+        assert_eq!(args.tier.as_deref(), Some("pro"));
+        assert!(parse(&["keys", "create"]).is_err(), "--name is required");
+        assert!(parse(&["keys", "create", "--name", "x", "--scope", "root"]).is_err());
+        assert!(parse(&["keys", "create", "--name", "x", "--expires-in", "30"]).is_err());
+        assert!(parse(&["keys", "list", "--all", "--user", "3"]).is_err());
+        let cli = parse(&["keys", "set-tier", "4", "basic"]).unwrap();
+        let Command::Keys(KeysCommand::SetTier(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!((args.id, args.tier.as_str()), (4, "basic"));
+        assert!(parse(&["keys", "revoke", "four"]).is_err());
+
+        let cli = parse(&[
+            "usage",
+            "--key",
+            "4",
+            "--script",
+            "hello",
+            "--period",
+            "day",
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Usage(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.key, args.period, args.json),
+            (Some(4), Some(Period::Day), true)
+        );
+        assert!(parse(&["usage", "--period", "week"]).is_err());
+        assert!(parse(&["usage", "--since", "yesterday"]).is_err());
+        assert!(matches!(parse(&["tiers"]).unwrap().command, Command::Tiers));
     }
 
     #[test]

@@ -134,7 +134,10 @@ impl ApiClient {
     }
 
     /// `PUT {server}/engine/api/{segments…}` without a body, decoding the JSON answer.
-    pub(super) async fn put<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, RemoteError> {
+    pub(super) async fn put<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+    ) -> Result<T, RemoteError> {
         let request = self.request(Method::PUT, segments);
         self.send(request).await
     }
