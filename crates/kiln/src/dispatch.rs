@@ -85,7 +85,14 @@ async fn admit(
     requirement: &RouteAuth,
 ) -> Result<Option<Caller>, ApiError> {
     let mut caller = if has_credentials(headers) {
-        state.auth.authenticate(method, headers).await?
+        match state.auth.authenticate(method, headers).await {
+            Ok(caller) => caller,
+            // A stale session cookie must not lock a browser out of public pages.
+            Err(error) if *requirement == RouteAuth::Public && error.code == "SESSION_EXPIRED" => {
+                None
+            }
+            Err(error) => return Err(error),
+        }
     } else {
         None
     };
@@ -440,14 +447,17 @@ async fn serve_route(
             response
         }
         Err(error) => {
-            let error = invoke_error(error);
-            let class = ErrorClass::of_error(error.status, &error.code);
-            let cpu_ns = match class {
-                ErrorClass::TimeLimitExceeded => metered
-                    .cpu_limit
-                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            // A CPU timeout used exactly the budget it exceeded (the tighter of the tier's and
+            // the script's); what a wall-clock timeout used is unknown, so nothing is charged.
+            let cpu_ns = match &error {
+                InvokeError::Timeout {
+                    budget: "CPU time",
+                    limit_ms,
+                } => limit_ms.saturating_mul(1_000_000),
                 _ => 0,
             };
+            let error = invoke_error(error);
+            let class = ErrorClass::of_error(error.status, &error.code);
             record(error.status, class, cpu_ns, bytes_in, 0);
             error.into_response()
         }

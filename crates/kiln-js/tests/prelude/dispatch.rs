@@ -374,7 +374,10 @@ fn identity_is_frozen_per_call_and_cannot_be_forged() {
         assert_eq!(v["user"]["email"], "ed@example.com");
         assert_eq!(v["user"]["roles"], serde_json::json!(["editor"]));
         assert_eq!(v["apiKey"]["tier"], "free");
-        assert_eq!((v["admin"].clone(), v["editor"].clone()), (false.into(), true.into()));
+        assert_eq!(
+            (v["admin"].clone(), v["editor"].clone()),
+            (false.into(), true.into())
+        );
         assert_eq!(v["frozen"], true);
         assert_eq!(v["forged"], "no");
         assert_eq!(v["sameAsBefore"], false, "a fresh object per call");

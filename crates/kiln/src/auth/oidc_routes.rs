@@ -87,7 +87,11 @@ impl OidcRegistry {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, provider = name, "OIDC discovery failed");
-                ApiError::new(StatusCode::BAD_GATEWAY, "OIDC_PROVIDER_UNAVAILABLE", e.to_string())
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "OIDC_PROVIDER_UNAVAILABLE",
+                    e.to_string(),
+                )
             })?;
         let provider = Arc::new(provider);
         discovered.insert(key, provider.clone());
@@ -163,7 +167,15 @@ async fn start(
     let provider = state.oidc.provider(&name, &redirect).await?;
     let (url, login) = provider.begin();
     let cookie = state_cookie(login.state(), client.secure, 600);
-    let next = super::routes::safe_next(query.next.as_deref()).to_owned();
+    let next = super::routes::safe_next(query.next.as_deref());
+    // Browsers drop tabs and newlines from URLs (`/\t/evil.example` becomes the off-site
+    // `//evil.example`), and such characters cannot go in a `Location` header at all.
+    let next = if next.chars().any(char::is_control) {
+        super::routes::safe_next(None)
+    } else {
+        next
+    }
+    .to_owned();
     state.oidc.remember(login, next);
     let mut response = Redirect::to(&url).into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);

@@ -39,7 +39,12 @@ pub struct NextQuery {
 /// Only same-site relative paths are followed after login (no open redirects).
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
             path
         }
         _ => "/engine/",
@@ -70,8 +75,9 @@ async fn login_page(
         .names()
         .map(|(name, label)| {
             format!(
-                "<p><a href=\"/auth/oidc/{}/start?next={next}\">Sign in with {}</a></p>",
+                "<p><a href=\"/auth/oidc/{}/start?next={}\">Sign in with {}</a></p>",
                 escape(name),
+                escape(&urlencode(safe_next(query.next.as_deref()))),
                 escape(label)
             )
         })
@@ -349,7 +355,13 @@ mod tests {
     #[test]
     fn only_relative_paths_are_followed() {
         assert_eq!(safe_next(Some("/engine/scripts")), "/engine/scripts");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil", "evil"] {
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "evil",
+            "/\t/evil.example",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/engine/", "{bad}");
         }
         assert_eq!(safe_next(None), "/engine/");

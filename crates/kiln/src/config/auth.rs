@@ -148,9 +148,9 @@ impl AuthConfig {
         for (name, provider) in &self.oidc {
             let valid_name = !name.is_empty()
                 && name.len() <= 63
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !valid_name {
                 problems.push(ConfigProblem::new(
                     format!("auth.oidc.{name}"),
@@ -162,7 +162,10 @@ impl AuthConfig {
             {
                 problems.push(ConfigProblem::new(
                     format!("auth.oidc.{name}.issuer"),
-                    format!("must be an absolute http(s) URL (got {:?})", provider.issuer),
+                    format!(
+                        "must be an absolute http(s) URL (got {:?})",
+                        provider.issuer
+                    ),
                 ));
             }
             if provider.client_id.is_empty() {
