@@ -162,6 +162,11 @@ pub async fn create(
         ),
         None => None,
     };
+    // A key creating keys cannot mint one that outlives it.
+    let expires_at = match caller.api_key.as_ref().and_then(|k| k.expires_at) {
+        Some(limit) => Some(expires_at.map_or(limit, |at| at.min(limit))),
+        None => expires_at,
+    };
     let (key, prefix) = api_keys::generate().map_err(ApiError::internal)?;
     let record = store
         .create_api_key(&NewApiKey {

@@ -282,16 +282,43 @@ pub async fn deploy(
             "deploying scripts needs the editor or admin role",
         ));
     }
-    // Claim the name first: a concurrent first deploy by another editor then fails the
-    // ownership check instead of both becoming owners.
-    if let Some(user_id) = caller.user_id() {
-        state
-            .scripts
-            .store()
-            .add_script_owner(&name, user_id)
-            .await?;
+    // Claim the name first. The access check let an editor through either as an owner or
+    // because the name was unclaimed; in the second case another editor may be claiming it
+    // at the same moment, so after claiming, an editor who finds any other owner backs off
+    // (at most one of two racing editors wins, never both).
+    let store = state.scripts.store();
+    let mut new_claim = None;
+    if let Some(user_id) = caller.user_id()
+        && !store.script_owners(&name).await?.contains(&user_id)
+    {
+        store.add_script_owner(&name, user_id).await?;
+        new_claim = Some(user_id);
+        if !caller.is_admin()
+            && store
+                .script_owners(&name)
+                .await?
+                .iter()
+                .any(|id| *id != user_id)
+        {
+            store.remove_script_owner(&name, user_id).await?;
+            return Err(crate::auth::forbidden(
+                "FORBIDDEN",
+                format!("the script {name:?} was just claimed by another account"),
+            ));
+        }
     }
-    let deployed = state.scripts.deploy(&name, files, activate).await?;
+    let deployed = match state.scripts.deploy(&name, files, activate).await {
+        Ok(deployed) => deployed,
+        Err(error) => {
+            // A failed first deploy (invalid name or code) must not leave the name claimed.
+            if let Some(user_id) = new_claim
+                && store.get_script(&name).await?.is_none()
+            {
+                store.remove_script_owner(&name, user_id).await?;
+            }
+            return Err(error);
+        }
+    };
     state
         .auth
         .audit(

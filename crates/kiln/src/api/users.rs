@@ -183,10 +183,13 @@ pub struct UpdateUser {
     disabled: Option<bool>,
     allowed_tiers: Option<Vec<String>>,
     password: Option<String>,
+    /// Required when changing your own password.
+    current_password: Option<String>,
 }
 
-/// `PATCH /engine/api/users/{id}`: admins may disable/enable and set allowed tiers; a user may
-/// change their own password.
+/// `PATCH /engine/api/users/{id}`: admins may disable/enable, set allowed tiers and reset
+/// passwords; a user may change their own password by giving the current one. A password
+/// change ends every session of the account.
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -204,16 +207,43 @@ pub async fn update(
     }
     let store = state.scripts.store();
     let mut user = target_user(&state, id).await?;
-    if let Some(password) = request.password {
-        let hash = password::hash(password)
-            .await
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        store.set_password_hash(id, Some(&hash)).await?;
+    // Check everything before changing anything: a refused change leaves the account as it was.
+    let new_hash = match request.password {
+        Some(password) => {
+            if caller.user_id() == Some(id) {
+                // Changing your own password needs the current one (a stolen session or a
+                // `manage` key alone must not be enough to take the account over).
+                let current = request.current_password.unwrap_or_default();
+                let matches = password::verify(current, user.password_hash.clone())
+                    .await
+                    .map_err(ApiError::internal)?;
+                if !matches && user.password_hash.is_some() {
+                    return Err(crate::auth::forbidden(
+                        "CURRENT_PASSWORD_REQUIRED",
+                        "to change your password, give the current one as `current_password`",
+                    ));
+                }
+            }
+            Some(
+                password::hash(password)
+                    .await
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    if let Some(disabled) = request.disabled {
+        user = store.set_user_disabled(id, disabled).await?;
+        let action = if disabled {
+            "user_disabled"
+        } else {
+            "user_enabled"
+        };
         state
             .auth
             .audit(
                 Some(&caller),
-                "password_changed",
+                action,
                 Some(user.email.clone()),
                 Some(&client),
                 json!({}),
@@ -233,21 +263,18 @@ pub async fn update(
             )
             .await;
     }
-    if let Some(disabled) = request.disabled {
-        user = store.set_user_disabled(id, disabled).await?;
-        let action = if disabled {
-            "user_disabled"
-        } else {
-            "user_enabled"
-        };
+    if let Some(hash) = new_hash {
+        store.set_password_hash(id, Some(&hash)).await?;
+        // Every session of the account ends: whoever knew the old password is signed out.
+        let ended = store.delete_user_sessions(id).await?;
         state
             .auth
             .audit(
                 Some(&caller),
-                action,
+                "password_changed",
                 Some(user.email.clone()),
                 Some(&client),
-                json!({}),
+                json!({ "sessions_ended": ended }),
             )
             .await;
     }

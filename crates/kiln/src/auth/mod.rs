@@ -186,8 +186,12 @@ impl AuthService {
             if api_keys::prefix_of(bearer).is_some() {
                 return self.authenticate_key(bearer).await.map(Some);
             }
-            if bearer.starts_with("kiln_") || self.bootstrap.verify(bearer) {
+            if self.bootstrap.verify(bearer) {
                 return self.authenticate_bootstrap(bearer).await.map(Some);
+            }
+            if bearer.starts_with(api_keys::KEY_PREFIX) {
+                // Shaped like (but not) a Kiln key: a typo'd or truncated key.
+                return Err(unauthorized("INVALID_API_KEY", "the API key is not valid"));
             }
         }
         if let Some(token) = cookie_value(headers, SESSION_COOKIE) {

@@ -245,7 +245,11 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<(String, String, String)
         .filter_map(|raw| {
             let (pair, _) = raw.split_once(';').unwrap_or((raw, ""));
             let (name, value) = pair.split_once('=')?;
-            Some((name.trim().to_owned(), value.trim().to_owned(), raw.to_owned()))
+            Some((
+                name.trim().to_owned(),
+                value.trim().to_owned(),
+                raw.to_owned(),
+            ))
         })
         .collect()
 }
@@ -295,7 +299,8 @@ impl TestServer {
 
     /// An admin and their session: created with the bootstrap token, which then retires.
     pub async fn first_admin(&self) -> Session {
-        self.create_user_with(TOKEN, "admin@example.com", &["admin"]).await;
+        self.create_user_with(TOKEN, "admin@example.com", &["admin"])
+            .await;
         self.login("admin@example.com").await
     }
 
@@ -327,7 +332,12 @@ impl TestServer {
     }
 
     /// Deploys a single `main.js` as `session`; returns the raw response.
-    pub async fn deploy_as(&self, session: &Session, name: &str, source: &str) -> reqwest::Response {
+    pub async fn deploy_as(
+        &self,
+        session: &Session,
+        name: &str,
+        source: &str,
+    ) -> reqwest::Response {
         self.with_session(
             reqwest::Method::POST,
             &format!("/engine/api/scripts/{name}/versions"),
