@@ -1,8 +1,10 @@
-//! The bootstrap admin token guarding `/engine/api/*` until users and API keys exist.
+//! The bootstrap admin token: full access to `/engine/api/*` while no admin account exists
+//! (`auth::AuthService` refuses it afterwards).
 //!
-//! The token comes from `KILN_ADMIN_TOKEN` (config `admin_token`) or is generated on first
-//! start, printed once, and stored only as a SHA-256 hash. Tokens are 256-bit random values,
-//! so a fast hash is the right tool (a password hash would only slow every API call down).
+//! The token comes from `KILN_ADMIN_TOKEN` (config `admin_token`) or is generated on the first
+//! start without an admin account, printed once, and stored only as a SHA-256 hash. Tokens are
+//! 256-bit random values, so a fast hash is the right tool (a password hash would only slow
+//! every API call down).
 
 use kiln_store::Store;
 use sha2::{Digest, Sha256};
@@ -36,6 +38,13 @@ impl AdminToken {
         }
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        if store.count_active_admins().await? > 0 {
+            // An admin account exists (e.g. made with `kiln users create-admin`): a bootstrap
+            // token would be refused anyway, so none is printed; this one is never revealed.
+            return Ok(AdminToken {
+                sha256: Sha256::digest(random).into(),
+            });
+        }
         let token = format!("kiln_admin_{}", hex::encode(random));
         let sha256: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         store.set_setting(SETTING_KEY, &hex::encode(sha256)).await?;

@@ -179,16 +179,15 @@ pub async fn create(
             expires_at,
         })
         .await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "key_created",
-            Some(record.prefix.clone()),
-            Some(&client),
-            json!({ "owner": owner.email, "tier": record.tier, "scopes": record.scopes }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "key_created",
+        record.prefix.clone(),
+        json!({ "owner": owner.email, "tier": record.tier, "scopes": record.scopes }),
+    )
+    .await;
     let mut body = key_view(&record);
     body["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -249,16 +248,15 @@ pub async fn update(
         .store()
         .set_api_key_tier(id, &request.tier)
         .await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "key_tier_changed",
-            Some(key.prefix.clone()),
-            Some(&client),
-            json!({ "from": key.tier, "to": updated.tier }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "key_tier_changed",
+        key.prefix.clone(),
+        json!({ "from": key.tier, "to": updated.tier }),
+    )
+    .await;
     Ok(Json(key_view(&updated)).into_response())
 }
 
@@ -271,15 +269,14 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     visible_key(&state, &caller, id).await?;
     let key = state.scripts.store().revoke_api_key(id, now_ms()).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "key_revoked",
-            Some(key.prefix.clone()),
-            Some(&client),
-            json!({}),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "key_revoked",
+        key.prefix.clone(),
+        json!({}),
+    )
+    .await;
     Ok(Json(key_view(&key)).into_response())
 }

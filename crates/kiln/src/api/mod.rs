@@ -163,3 +163,24 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         })
         .unwrap_or_default()
 }
+
+/// Writes the audit event of a management action by `caller` on `target`.
+pub(crate) async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    client: &crate::auth::client::ClientMeta,
+    action: &str,
+    target: impl Into<String>,
+    detail: serde_json::Value,
+) {
+    state
+        .auth
+        .audit(
+            Some(caller),
+            action,
+            Some(target.into()),
+            Some(client),
+            detail,
+        )
+        .await;
+}

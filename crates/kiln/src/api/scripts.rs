@@ -139,16 +139,15 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     state.scripts.delete(&name).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "script_deleted",
-            Some(name),
-            Some(&client),
-            serde_json::Value::Null,
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "script_deleted",
+        name,
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -319,16 +318,15 @@ pub async fn deploy(
             return Err(error);
         }
     };
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "deploy",
-            Some(name.clone()),
-            Some(&client),
-            serde_json::json!({ "version": deployed.version, "active": deployed.active }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "deploy",
+        name.clone(),
+        serde_json::json!({ "version": deployed.version, "active": deployed.active }),
+    )
+    .await;
     let routes: Vec<serde_json::Value> = deployed
         .script
         .routes
@@ -396,16 +394,15 @@ pub async fn rollback(
         .map_err(|e| ApiError::bad_request(format!("expected {{\"version\": N}}: {e}")))?;
     existing_script(&state, &name).await?;
     let script = state.scripts.rollback(&name, request.version).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "rollback",
-            Some(name.clone()),
-            Some(&client),
-            serde_json::json!({ "version": script.version }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "rollback",
+        name.clone(),
+        serde_json::json!({ "version": script.version }),
+    )
+    .await;
     Ok(
         Json(serde_json::json!({ "script": name, "active_version": script.version }))
             .into_response(),
@@ -476,16 +473,15 @@ pub async fn add_owner(
     }
     .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
     store.add_script_owner(&name, user.id).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "owner_added",
-            Some(name.clone()),
-            Some(&client),
-            serde_json::json!({ "user": user.email }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "owner_added",
+        name.clone(),
+        serde_json::json!({ "user": user.email }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -507,15 +503,14 @@ pub async fn remove_owner(
             format!("user {user_id} does not own {name:?}"),
         ));
     }
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "owner_removed",
-            Some(name),
-            Some(&client),
-            serde_json::json!({ "user_id": user_id }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "owner_removed",
+        name,
+        serde_json::json!({ "user_id": user_id }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

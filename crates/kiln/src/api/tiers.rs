@@ -79,16 +79,7 @@ pub async fn upsert(
         max_concurrent: b.max_concurrent,
     };
     state.scripts.store().upsert_tier(&tier).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "tier_updated",
-            Some(name),
-            Some(&client),
-            json!(tier),
-        )
-        .await;
+    super::audit(&state, &caller, &client, "tier_updated", name, json!(tier)).await;
     Ok(Json(tier).into_response())
 }
 
@@ -106,15 +97,6 @@ pub async fn delete(
             format!("there is no tier {name:?}"),
         ));
     }
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "tier_deleted",
-            Some(name),
-            Some(&client),
-            json!({}),
-        )
-        .await;
+    super::audit(&state, &caller, &client, "tier_deleted", name, json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

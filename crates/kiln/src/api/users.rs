@@ -163,16 +163,15 @@ pub async fn create(
                 .unwrap_or_else(|| vec!["free".to_owned()]),
         })
         .await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "user_created",
-            Some(user.email.clone()),
-            Some(&client),
-            json!({ "roles": user.roles }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "user_created",
+        user.email.clone(),
+        json!({ "roles": user.roles }),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(user_view(&user))).into_response())
 }
 
@@ -239,44 +238,41 @@ pub async fn update(
         } else {
             "user_enabled"
         };
-        state
-            .auth
-            .audit(
-                Some(&caller),
-                action,
-                Some(user.email.clone()),
-                Some(&client),
-                json!({}),
-            )
-            .await;
+        super::audit(
+            &state,
+            &caller,
+            &client,
+            action,
+            user.email.clone(),
+            json!({}),
+        )
+        .await;
     }
     if let Some(tiers) = request.allowed_tiers {
         user = store.set_allowed_tiers(id, &tiers).await?;
-        state
-            .auth
-            .audit(
-                Some(&caller),
-                "allowed_tiers_changed",
-                Some(user.email.clone()),
-                Some(&client),
-                json!({ "allowed_tiers": user.allowed_tiers }),
-            )
-            .await;
+        super::audit(
+            &state,
+            &caller,
+            &client,
+            "allowed_tiers_changed",
+            user.email.clone(),
+            json!({ "allowed_tiers": user.allowed_tiers }),
+        )
+        .await;
     }
     if let Some(hash) = new_hash {
         store.set_password_hash(id, Some(&hash)).await?;
         // Every session of the account ends: whoever knew the old password is signed out.
         let ended = store.delete_user_sessions(id).await?;
-        state
-            .auth
-            .audit(
-                Some(&caller),
-                "password_changed",
-                Some(user.email.clone()),
-                Some(&client),
-                json!({ "sessions_ended": ended }),
-            )
-            .await;
+        super::audit(
+            &state,
+            &caller,
+            &client,
+            "password_changed",
+            user.email.clone(),
+            json!({ "sessions_ended": ended }),
+        )
+        .await;
     }
     let user = target_user(&state, user.id).await?;
     Ok(Json(user_view(&user)).into_response())
@@ -293,16 +289,15 @@ pub async fn grant(
     check_role_name(&role)?;
     target_user(&state, id).await?;
     let user = state.scripts.store().grant_role(id, &role).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "role_granted",
-            Some(user.email.clone()),
-            Some(&client),
-            json!({ "role": role }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "role_granted",
+        user.email.clone(),
+        json!({ "role": role }),
+    )
+    .await;
     Ok(Json(user_view(&user)).into_response())
 }
 
@@ -316,15 +311,14 @@ pub async fn revoke(
     policy::require_admin(&caller)?;
     target_user(&state, id).await?;
     let user = state.scripts.store().revoke_role(id, &role).await?;
-    state
-        .auth
-        .audit(
-            Some(&caller),
-            "role_revoked",
-            Some(user.email.clone()),
-            Some(&client),
-            json!({ "role": role }),
-        )
-        .await;
+    super::audit(
+        &state,
+        &caller,
+        &client,
+        "role_revoked",
+        user.email.clone(),
+        json!({ "role": role }),
+    )
+    .await;
     Ok(Json(user_view(&user)).into_response())
 }

@@ -436,7 +436,7 @@ async fn oidc_unknown_provider_is_404_and_the_login_page_lists_the_configured_on
     let page = server.get_text("/auth/login?next=/engine/scripts").await;
     assert!(page.contains("Sign in with Test IdP"), "{page}");
     assert!(
-        page.contains("href=\"/auth/oidc/test/start?next=/engine/scripts\""),
+        page.contains("href=\"/auth/oidc/test/start?next=%2Fengine%2Fscripts\""),
         "{page}"
     );
 
