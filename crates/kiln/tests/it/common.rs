@@ -1,5 +1,7 @@
 //! Shared test helpers: [`TestServer`] runs `kiln::server::run` in-process on a free port
-//! with its own data directory and admin token.
+//! with its own data directory and admin token; requests carrying one kind of credential (a
+//! bearer token, a session cookie with or without its CSRF token) and checks of their answers;
+//! accounts, sessions, API keys and deploys made through the management API.
 
 #![allow(dead_code)]
 
@@ -7,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln::config::Config;
+use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -81,8 +84,26 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// GET `path` with one extra request header; returns the raw response.
+    pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Response {
+        let request = self.client.get(self.url(path)).header(name, value);
+        request.send().await.expect("request")
+    }
+
+    /// A CORS preflight from `origin` for `method` on `path`, asking for `content-type`.
+    pub async fn preflight(&self, origin: &str, method: &str, path: &str) -> Response {
+        self.client
+            .request(Method::OPTIONS, self.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .expect("preflight")
+    }
+
     /// Deploys `files` as script `name`; returns the raw response.
-    pub async fn deploy(&self, name: &str, files: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn deploy(&self, name: &str, files: &[(&str, &str)]) -> Response {
         let files: Vec<Value> = files
             .iter()
             .map(|(path, content)| json!({"path": path, "content": content}))
@@ -108,7 +129,7 @@ impl TestServer {
         self.deploy_ok(name, &[("main.js", source)]).await
     }
 
-    pub async fn api_post(&self, path: &str, body: &Value) -> reqwest::Response {
+    pub async fn api_post(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(&format!("/engine/api{path}")))
             .bearer_auth(TOKEN)
@@ -118,7 +139,7 @@ impl TestServer {
             .expect("request")
     }
 
-    pub async fn api_get(&self, path: &str) -> reqwest::Response {
+    pub async fn api_get(&self, path: &str) -> Response {
         self.client
             .get(self.url(&format!("/engine/api{path}")))
             .bearer_auth(TOKEN)
@@ -137,7 +158,7 @@ impl TestServer {
         response.json().await.expect("json")
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
             .send()
@@ -196,7 +217,7 @@ impl TestServer {
 }
 
 /// Asserts the standard error shape and returns the error object.
-pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
     let actual = response.status().as_u16();
     let request_id = response
         .headers()
@@ -224,8 +245,106 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
     body["error"].clone()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sending requests and checking the answers.
+
+/// Sends `request` and asserts `status`; returns the response (for its headers or body).
+pub async fn expect_status(request: RequestBuilder, status: u16) -> Response {
+    let response = request.send().await.expect("request");
+    let actual = response.status().as_u16();
+    if actual != status {
+        let text = response.text().await.unwrap_or_default();
+        panic!("unexpected status {actual} (wanted {status}); body: {text}");
+    }
+    response
+}
+
+/// Sends `request`, asserts `status`, returns the JSON body.
+pub async fn json_status(request: RequestBuilder, status: u16) -> Value {
+    let response = expect_status(request, status).await;
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Sends `request` and checks it fails with `status` / `code` (see [`expect_error`]).
+pub async fn fails(request: RequestBuilder, status: u16, code: &str) -> Value {
+    expect_error(request.send().await.expect("request"), status, code).await
+}
+
+/// Sends `request` and checks it is refused with 403 `FORBIDDEN`.
+pub async fn forbidden(request: RequestBuilder) -> Value {
+    fails(request, 403, "FORBIDDEN").await
+}
+
+/// A response header as text, if present.
+pub fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A response header as a number (panics when missing or not a number).
+pub fn header_u64(response: &Response, name: &str) -> u64 {
+    header(response, name)
+        .unwrap_or_else(|| panic!("no {name} header; headers: {:?}", response.headers()))
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number"))
+}
+
+/// Asserts that a 401 carries the `WWW-Authenticate: Bearer` challenge.
+pub fn assert_bearer_challenge(response: &Response) {
+    assert_eq!(header(response, "www-authenticate"), Some("Bearer"));
+}
+
+/// Asserts that an error object's message mentions `needle`.
+pub fn assert_mentions(error: &Value, needle: &str) {
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "{needle:?} not mentioned: {error}"
+    );
+}
+
+/// The string `field` of every element of the JSON array `list`.
+pub fn strings(list: &Value, field: &str) -> Vec<String> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"));
+    items
+        .iter()
+        .map(|item| item[field].as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// A client that does not follow redirects (every hop is checked).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts, sessions and keys.
+
 /// A password every test account uses.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A script exposing who called it on routes with each kind of requirement.
+pub const WHOAMI: &str = r#"
+const who = (req, ctx) => ({
+  email: ctx.user === null ? null : ctx.user.email,
+  roles: ctx.user === null ? null : ctx.user.roles,
+  isAdmin: ctx.user === null ? null : ctx.user.hasRole("admin"),
+  userIsNull: ctx.user === null,
+  apiKey: ctx.apiKey,
+});
+export function init() {
+  registerWebHandler("GET", "/whoami", who, { auth: "user" });
+  registerWebHandler("POST", "/whoami", who, { auth: "user" });
+  registerWebHandler("GET", "/auditors", who, { auth: "role:auditor" });
+  registerWebHandler("GET", "/keyed", who, { auth: "apiKey" });
+  registerWebHandler("GET", "/public", who);
+  registerWebHandler("POST", "/public", who);
+}"#;
 
 /// A signed-in browser: the session cookie and its CSRF token.
 #[derive(Clone, Debug)]
@@ -235,8 +354,28 @@ pub struct Session {
     pub user: Value,
 }
 
+impl Session {
+    /// The session a JSON sign-in answer started; asserts it succeeded.
+    pub async fn from_login(response: Response) -> Session {
+        let cookie = find_cookie(&response, "kiln_session");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 200, "login: {body}");
+        Session {
+            cookie: cookie.expect("session cookie").0,
+            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
+            user: body["user"].clone(),
+        }
+    }
+
+    /// The signed-in account's id.
+    pub fn id(&self) -> i64 {
+        self.user["id"].as_i64().expect("user id")
+    }
+}
+
 /// The `name=value` pairs of a response's `Set-Cookie` headers, by name.
-pub fn set_cookies(response: &reqwest::Response) -> Vec<(String, String, String)> {
+pub fn set_cookies(response: &Response) -> Vec<(String, String, String)> {
     response
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -254,98 +393,171 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<(String, String, String)
         .collect()
 }
 
+/// The value and the whole `Set-Cookie` header of cookie `name`, if `response` sets it.
+pub fn find_cookie(response: &Response, name: &str) -> Option<(String, String)> {
+    set_cookies(response)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, value, raw)| (value, raw))
+}
+
+/// The secret of a key creation answer.
+pub fn key_of(created: &Value) -> String {
+    created["key"].as_str().expect("key").to_owned()
+}
+
 impl TestServer {
-    /// Creates an account through the management API with the bootstrap token (only works
-    /// while no admin exists) or with `as_key`; returns the user JSON.
-    pub async fn create_user_with(&self, token: &str, email: &str, roles: &[&str]) -> Value {
-        let response = self
-            .client
-            .post(self.url("/engine/api/users"))
+    /// A request carrying a bearer token.
+    pub fn bearer(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
             .bearer_auth(token)
-            .json(&json!({ "email": email, "password": PASSWORD, "roles": roles }))
-            .send()
-            .await
-            .expect("request");
-        let status = response.status();
-        let body: Value = response.json().await.expect("json");
-        assert_eq!(status, 201, "creating {email}: {body}");
-        body
+    }
+
+    /// A request carrying the session cookie `token` and nothing else.
+    pub fn with_cookie(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", format!("kiln_session={token}"))
+    }
+
+    /// A request carrying only the session cookie (no CSRF token).
+    pub fn cookie_only(&self, method: Method, path: &str, session: &Session) -> RequestBuilder {
+        self.with_cookie(method, path, &session.cookie)
+    }
+
+    /// A request carrying the session cookie and CSRF token.
+    pub fn with_session(&self, method: Method, path: &str, session: &Session) -> RequestBuilder {
+        self.cookie_only(method, path, session)
+            .header("x-csrf-token", &session.csrf)
+    }
+
+    /// GET `path` as `session`, asserting 200; returns the JSON body.
+    pub async fn get_as(&self, session: &Session, path: &str) -> Value {
+        json_status(self.with_session(Method::GET, path, session), 200).await
+    }
+
+    /// GET `path` with `session`'s cookie alone (a browser following a link); asserts 200,
+    /// returns the JSON body.
+    pub async fn browse(&self, session: &Session, path: &str) -> Value {
+        json_status(self.cookie_only(Method::GET, path, session), 200).await
+    }
+
+    /// GET `path` with API key `key`; asserts 200, returns the JSON body.
+    pub async fn get_with_key(&self, key: &str, path: &str) -> Value {
+        json_status(self.bearer(Method::GET, path, key), 200).await
+    }
+
+    /// `GET /auth/me` with the session cookie `token` alone; asserts 200.
+    pub async fn me(&self, token: &str) -> Value {
+        json_status(self.with_cookie(Method::GET, "/auth/me", token), 200).await
+    }
+
+    /// The audit events of `action`, newest first, as `admin` sees them.
+    pub async fn audit(&self, admin: &Session, action: &str) -> Vec<Value> {
+        let body = self
+            .get_as(admin, &format!("/engine/api/audit?action={action}"))
+            .await;
+        body["events"].as_array().expect("events").clone()
+    }
+
+    /// A JSON sign-in attempt (not sent).
+    pub fn login_request(&self, email: &str, password: &str) -> RequestBuilder {
+        self.client
+            .post(self.url("/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
     }
 
     /// Signs in with the test password; asserts success.
     pub async fn login(&self, email: &str) -> Session {
-        let response = self
-            .client
-            .post(self.url("/auth/login"))
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
+        let response = self.login_request(email, PASSWORD).send().await;
+        Session::from_login(response.expect("request")).await
+    }
+
+    /// Creates an account through the management API with the bootstrap token (only works
+    /// while no admin exists) or an API key; returns the user JSON.
+    pub async fn create_user_with(&self, token: &str, email: &str, roles: &[&str]) -> Value {
+        let request = self.bearer(Method::POST, "/engine/api/users", token);
+        create_user(request, email, roles).await
+    }
+
+    /// Creates an account as `admin` (a signed-in admin); returns the user JSON.
+    pub async fn add_user(&self, admin: &Session, email: &str, roles: &[&str]) -> Value {
+        let request = self.with_session(Method::POST, "/engine/api/users", admin);
+        create_user(request, email, roles).await
+    }
+
+    /// Creates an account as `admin` and signs it in; returns the new account's session.
+    pub async fn new_account(&self, admin: &Session, email: &str, roles: &[&str]) -> Session {
+        self.add_user(admin, email, roles).await;
+        self.login(email).await
+    }
+
+    /// Creates `admin@example.com` with the bootstrap token, which then retires; returns the
+    /// user JSON.
+    pub async fn create_first_admin(&self) -> Value {
+        self.create_user_with(TOKEN, "admin@example.com", &["admin"])
             .await
-            .expect("request");
-        let cookies = set_cookies(&response);
-        let status = response.status();
-        let body: Value = response.json().await.expect("json");
-        assert_eq!(status, 200, "login {email}: {body}");
-        let cookie = cookies
-            .iter()
-            .find(|(name, _, _)| name == "kiln_session")
-            .map(|(_, value, _)| value.clone())
-            .expect("session cookie");
-        Session {
-            cookie,
-            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
-            user: body["user"].clone(),
-        }
     }
 
     /// An admin and their session: created with the bootstrap token, which then retires.
     pub async fn first_admin(&self) -> Session {
-        self.create_user_with(TOKEN, "admin@example.com", &["admin"])
-            .await;
+        self.create_first_admin().await;
         self.login("admin@example.com").await
     }
 
-    /// A request carrying the session cookie and CSRF token.
-    pub fn with_session(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        session: &Session,
-    ) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .header("cookie", format!("kiln_session={}", session.cookie))
-            .header("x-csrf-token", &session.csrf)
+    /// The first admin, signed in, with [`WHOAMI`] deployed as `who`.
+    pub async fn first_admin_with_whoami(&self) -> Session {
+        let admin = self.first_admin().await;
+        self.deploy_ok_as(&admin, "who", WHOAMI).await;
+        admin
+    }
+
+    /// Two signed-in editors, `a@example.com` and `b@example.com`, created by `admin`.
+    pub async fn two_editors(&self, admin: &Session) -> (Session, Session) {
+        let a = self.new_account(admin, "a@example.com", &["editor"]).await;
+        let b = self.new_account(admin, "b@example.com", &["editor"]).await;
+        (a, b)
+    }
+
+    /// A `PATCH` of account `id` with `body`, as `by` (not sent).
+    pub fn patch_user(&self, by: &Session, id: i64, body: &Value) -> RequestBuilder {
+        self.with_session(Method::PATCH, &format!("/engine/api/users/{id}"), by)
+            .json(body)
     }
 
     /// Creates an API key as `session`; returns the creation response (with `key`).
     pub async fn create_key(&self, session: &Session, body: Value) -> Value {
-        let response = self
-            .with_session(reqwest::Method::POST, "/engine/api/keys", session)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = response.status();
-        let created: Value = response.json().await.expect("json");
-        assert_eq!(status, 201, "creating a key: {created}");
-        created
+        let request = self.with_session(Method::POST, "/engine/api/keys", session);
+        json_status(request.json(&body), 201).await
+    }
+
+    /// Creates an API key as `session`; returns its secret.
+    pub async fn mint_key(&self, session: &Session, body: Value) -> String {
+        key_of(&self.create_key(session, body).await)
+    }
+
+    /// A deploy of a single `main.js` as `session` (not sent).
+    pub fn deploy_request_as(&self, session: &Session, name: &str, source: &str) -> RequestBuilder {
+        let path = format!("/engine/api/scripts/{name}/versions");
+        self.with_session(Method::POST, &path, session)
+            .json(&json!({ "files": [{ "path": "main.js", "content": source }] }))
     }
 
     /// Deploys a single `main.js` as `session`; returns the raw response.
-    pub async fn deploy_as(
-        &self,
-        session: &Session,
-        name: &str,
-        source: &str,
-    ) -> reqwest::Response {
-        self.with_session(
-            reqwest::Method::POST,
-            &format!("/engine/api/scripts/{name}/versions"),
-            session,
-        )
-        .json(&json!({ "files": [{ "path": "main.js", "content": source }] }))
-        .send()
-        .await
-        .expect("request")
+    pub async fn deploy_as(&self, session: &Session, name: &str, source: &str) -> Response {
+        let request = self.deploy_request_as(session, name, source);
+        request.send().await.expect("request")
     }
+
+    /// Deploys a single `main.js` as `session`; asserts success and returns the body.
+    pub async fn deploy_ok_as(&self, session: &Session, name: &str, source: &str) -> Value {
+        json_status(self.deploy_request_as(session, name, source), 201).await
+    }
+}
+
+/// Sends an account creation with the test password; asserts it succeeded.
+async fn create_user(request: RequestBuilder, email: &str, roles: &[&str]) -> Value {
+    let body = json!({ "email": email, "password": PASSWORD, "roles": roles });
+    json_status(request.json(&body), 201).await
 }

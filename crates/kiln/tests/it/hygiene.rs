@@ -6,9 +6,10 @@
 use std::io::Read as _;
 
 use kiln::config::{Config, CorsConfig, SecureMode};
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect_error};
+use crate::common::{TOKEN, TestServer, expect_error, fails, header};
 
 const SCRIPT: &str = r#"
 export function init() {
@@ -23,10 +24,6 @@ export function init() {
   registerWebHandler("OPTIONS", "/submit", () => new Response("script options", {
     headers: { "allow": "POST, OPTIONS" } }));
 }"#;
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).and_then(|v| v.to_str().ok())
-}
 
 async fn server_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let server = TestServer::start_with(tweak).await;
@@ -119,33 +116,22 @@ async fn hsts_only_on_secure_requests() {
     assert_eq!(header(&response, "strict-transport-security"), None);
     server.stop().await;
 
-    // Not trusted (the default): the header is ignored.
-    let server = server_with(|_| {}).await;
-    let response = server
-        .client
-        .get(server.url("/plain"))
-        .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(header(&response, "strict-transport-security"), None);
-    server.stop().await;
-
-    // "never" wins over the proxy.
-    let server = server_with(|c| {
-        c.http.trusted_proxies = vec!["127.0.0.0/8".into()];
-        c.http.secure = SecureMode::Never;
-    })
-    .await;
-    let response = server
-        .client
-        .get(server.url("/plain"))
-        .header("x-forwarded-proto", "https")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(header(&response, "strict-transport-security"), None);
-    server.stop().await;
+    // Not trusted (the default), the header is ignored; and "never" wins over a trusted proxy.
+    let untrusted_or_never: [fn(&mut Config); 2] = [
+        |_| {},
+        |c| {
+            c.http.trusted_proxies = vec!["127.0.0.0/8".into()];
+            c.http.secure = SecureMode::Never;
+        },
+    ];
+    for tweak in untrusted_or_never {
+        let server = server_with(tweak).await;
+        let response = server
+            .get_with_header("/plain", "x-forwarded-proto", "https")
+            .await;
+        assert_eq!(header(&response, "strict-transport-security"), None);
+        server.stop().await;
+    }
 }
 
 const APP: &str = "https://app.example.com";
@@ -160,16 +146,7 @@ async fn cors_preflights_and_simple_requests() {
         }
     })
     .await;
-    let preflight = |origin: &'static str| {
-        server
-            .client
-            .request(reqwest::Method::OPTIONS, server.url("/submit"))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
-            .send()
-    };
-    let response = preflight(APP).await.expect("preflight");
+    let response = server.preflight(APP, "POST", "/submit").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "access-control-allow-origin"), Some(APP));
     let methods = header(&response, "access-control-allow-methods").unwrap_or_default();
@@ -181,13 +158,13 @@ async fn cors_preflights_and_simple_requests() {
     assert_eq!(header(&response, "x-content-type-options"), Some("nosniff"));
     assert_eq!(response.text().await.expect("body"), "", "answered by Kiln");
 
-    let response = preflight(EVIL).await.expect("preflight");
+    let response = server.preflight(EVIL, "POST", "/submit").await;
     assert_eq!(header(&response, "access-control-allow-origin"), None);
 
     // An OPTIONS request that is not a preflight reaches the script.
     let response = server
         .client
-        .request(reqwest::Method::OPTIONS, server.url("/submit"))
+        .request(Method::OPTIONS, server.url("/submit"))
         .send()
         .await
         .expect("options");
@@ -222,13 +199,7 @@ async fn cors_preflights_and_simple_requests() {
     );
 
     // Kiln's own API gets the same treatment.
-    let response = server
-        .client
-        .get(server.url("/health"))
-        .header("origin", APP)
-        .send()
-        .await
-        .expect("health");
+    let response = server.get_with_header("/health", "origin", APP).await;
     assert_eq!(header(&response, "access-control-allow-origin"), Some(APP));
     server.stop().await;
 
@@ -241,13 +212,7 @@ async fn cors_preflights_and_simple_requests() {
         }
     })
     .await;
-    let response = server
-        .client
-        .get(server.url("/plain"))
-        .header("origin", APP)
-        .send()
-        .await
-        .expect("get");
+    let response = server.get_with_header("/plain", "origin", APP).await;
     assert_eq!(header(&response, "access-control-allow-origin"), Some(APP));
     assert_eq!(
         header(&response, "access-control-allow-credentials"),
@@ -257,22 +222,9 @@ async fn cors_preflights_and_simple_requests() {
 
     // Off by default: preflights reach the scripts, no CORS headers.
     let server = server_with(|_| {}).await;
-    let response = server
-        .client
-        .request(reqwest::Method::OPTIONS, server.url("/submit"))
-        .header("origin", APP)
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .expect("preflight");
+    let response = server.preflight(APP, "POST", "/submit").await;
     assert_eq!(response.text().await.expect("body"), "script options");
-    let response = server
-        .client
-        .get(server.url("/plain"))
-        .header("origin", APP)
-        .send()
-        .await
-        .expect("get");
+    let response = server.get_with_header("/plain", "origin", APP).await;
     assert_eq!(header(&response, "access-control-allow-origin"), None);
     server.stop().await;
 }
@@ -280,13 +232,7 @@ async fn cors_preflights_and_simple_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_origin_with_a_wildcard() {
     let server = server_with(|c| c.http.cors.allowed_origins = vec!["*".into()]).await;
-    let response = server
-        .client
-        .get(server.url("/plain"))
-        .header("origin", EVIL)
-        .send()
-        .await
-        .expect("get");
+    let response = server.get_with_header("/plain", "origin", EVIL).await;
     assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
     server.stop().await;
 }
@@ -298,12 +244,8 @@ async fn fetch_encoded(
     encoding: &str,
 ) -> (Option<String>, String) {
     let response = server
-        .client
-        .get(server.url(path))
-        .header("accept-encoding", encoding)
-        .send()
-        .await
-        .expect("request");
+        .get_with_header(path, "accept-encoding", encoding)
+        .await;
     assert_eq!(response.status(), 200);
     let content_encoding = header(&response, "content-encoding").map(str::to_owned);
     let vary = header(&response, "vary").unwrap_or_default().to_owned();
@@ -353,9 +295,7 @@ async fn large_responses_are_compressed_but_not_event_streams() {
     assert_eq!(text, "hi");
     // Kiln's own JSON (the API) is compressed too.
     let response = server
-        .client
-        .get(server.url("/engine/api/scripts/hygiene/versions/1"))
-        .bearer_auth(crate::common::TOKEN)
+        .bearer(Method::GET, "/engine/api/scripts/hygiene/versions/1", TOKEN)
         .header("accept-encoding", "gzip")
         .send()
         .await
@@ -381,31 +321,19 @@ async fn oversized_management_api_bodies_get_a_json_413() {
     // The API accepts twice the bundle limit (2 KiB here); 8 KiB is too much, JSON or not.
     let source = format!("// {}\nexport function init() {{}}", "x".repeat(8 * 1024));
     let body = json!({ "files": [{ "path": "main.js", "content": source }] });
+    let deploy = || server.bearer(Method::POST, "/engine/api/scripts/big/versions", TOKEN);
     for accept_encoding in ["identity", "gzip, br"] {
-        let response = server
-            .client
-            .post(server.url("/engine/api/scripts/big/versions"))
-            .bearer_auth(crate::common::TOKEN)
-            .header("accept-encoding", accept_encoding)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let request = deploy().header("accept-encoding", accept_encoding);
+        let response = request.json(&body).send().await.expect("request");
         assert_eq!(header(&response, "content-encoding"), None);
         assert_eq!(header(&response, "x-content-type-options"), Some("nosniff"));
         let error = expect_error(response, 413, "PAYLOAD_TOO_LARGE").await;
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    let response = server
-        .client
-        .post(server.url("/engine/api/scripts/big/versions"))
-        .bearer_auth(crate::common::TOKEN)
+    let raw = deploy()
         .header("content-type", "application/javascript")
-        .body(source)
-        .send()
-        .await
-        .expect("request");
-    expect_error(response, 413, "PAYLOAD_TOO_LARGE").await;
+        .body(source);
+    fails(raw, 413, "PAYLOAD_TOO_LARGE").await;
     server.stop().await;
 }
 

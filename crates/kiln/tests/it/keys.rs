@@ -2,22 +2,36 @@
 //! other users' keys, tiers (no self-promotion), scopes, and `manage` keys acting with their
 //! owner's permissions only.
 
-use reqwest::Method;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::common::{Session, TestServer, expect_error};
-use crate::identity::{WHOAMI, add_and_login, bearer, cookie_only, fails, json_status, sleep_ms};
+use crate::common::{
+    Session, TestServer, assert_bearer_challenge, assert_mentions, expect_error, expect_status,
+    fails, forbidden, json_status, key_of,
+};
 
-/// A signed-in admin with the WHOAMI script deployed.
-async fn setup(server: &TestServer) -> Session {
-    let admin = server.first_admin().await;
-    let response = server.deploy_as(&admin, "who", WHOAMI).await;
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    admin
+/// The first admin (with the WHOAMI script deployed) and a signed-in `user`, `u@example.com`.
+async fn admin_and_user(server: &TestServer) -> (Session, Session) {
+    let admin = server.first_admin_with_whoami().await;
+    let user = server.new_account(&admin, "u@example.com", &["user"]).await;
+    (admin, user)
 }
 
-fn key_of(created: &Value) -> String {
-    created["key"].as_str().expect("key").to_owned()
+/// One way of sending a request as somebody (a session, a key…).
+type AsB<'a> = dyn Fn(Method, &str) -> RequestBuilder + 'a;
+
+/// A key creation with `body` as `session` (not sent).
+fn new_key(server: &TestServer, session: &Session, body: &Value) -> RequestBuilder {
+    server
+        .with_session(Method::POST, "/engine/api/keys", session)
+        .json(body)
+}
+
+/// The management path of the key with id `id`.
+fn key_path(id: &Value) -> String {
+    format!("/engine/api/keys/{id}")
 }
 
 /// The object keys of a key view must never include the secret or its hash.
@@ -36,8 +50,7 @@ fn assert_no_secret(view: &Value, secret: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_key_is_shown_once() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
+    let (admin, user) = admin_and_user(&server).await;
     let created = server
         .create_key(&user, json!({ "name": "  laptop  " }))
         .await;
@@ -58,42 +71,25 @@ async fn a_new_key_is_shown_once() {
     assert_eq!(created["user_id"], user.user["id"]);
     assert_eq!(created["expires_at"], Value::Null);
     assert!(created.get("hash").is_none(), "{created}");
-    let id = created["id"].as_i64().unwrap();
 
     // Afterwards only the prefix is ever shown.
-    let listed = json_status(
-        server.with_session(Method::GET, "/engine/api/keys", &user),
-        200,
-    )
-    .await;
+    let listed = server.get_as(&user, "/engine/api/keys").await;
     assert_eq!(listed["keys"].as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed["keys"][0]["id"], id);
+    assert_eq!(listed["keys"][0]["id"], created["id"]);
     assert_eq!(listed["keys"][0]["prefix"], created["prefix"]);
     assert_no_secret(&listed["keys"][0], &key);
     assert_no_secret(&listed, &key);
-    let shown = json_status(
-        server.with_session(Method::GET, &format!("/engine/api/keys/{id}"), &user),
-        200,
-    )
-    .await;
+    let shown = server.get_as(&user, &key_path(&created["id"])).await;
     assert_no_secret(&shown, &key);
     assert_eq!(shown["status"], "active");
-    let everyone = json_status(
-        server.with_session(Method::GET, "/engine/api/keys?all=true", &admin),
-        200,
-    )
-    .await;
+    let everyone = server.get_as(&admin, "/engine/api/keys?all=true").await;
     assert_no_secret(&everyone, &key);
-    let audit = json_status(
-        server.with_session(Method::GET, "/engine/api/audit?action=key_created", &admin),
-        200,
-    )
-    .await;
-    assert_eq!(audit["events"][0]["target"], created["prefix"]);
-    assert_no_secret(&audit, &key);
+    let events = server.audit(&admin, "key_created").await;
+    assert_eq!(events[0]["target"], created["prefix"]);
+    assert_no_secret(&json!(events), &key);
     // Two keys are never the same.
-    let other = server.create_key(&user, json!({ "name": "ci" })).await;
-    assert_ne!(key_of(&other), key);
+    let other = server.mint_key(&user, json!({ "name": "ci" })).await;
+    assert_ne!(other, key);
     // Bad requests.
     for body in [
         json!({ "name": "" }),
@@ -101,14 +97,7 @@ async fn a_new_key_is_shown_once() {
         json!({ "name": "x", "expires_in_secs": 0 }),
         json!({ "name": "x", "colour": "red" }),
     ] {
-        fails(
-            server
-                .with_session(Method::POST, "/engine/api/keys", &user)
-                .json(&body),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
+        fails(new_key(&server, &user, &body), 400, "BAD_REQUEST").await;
     }
     server.stop().await;
 }
@@ -116,20 +105,19 @@ async fn a_new_key_is_shown_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_authenticates_as_its_owner() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
+    let (_, user) = admin_and_user(&server).await;
     let created = server
         .create_key(&user, json!({ "name": "svc", "scopes": ["invoke"] }))
         .await;
     let key = key_of(&created);
-    let me = json_status(bearer(&server, Method::GET, "/auth/me", &key), 200).await;
+    let me = server.get_with_key(&key, "/auth/me").await;
     assert_eq!(me["user"]["email"], "u@example.com");
     assert_eq!(me["csrf_token"], Value::Null);
     assert_eq!(me["api_key"]["prefix"], created["prefix"]);
     assert_eq!(me["api_key"]["tier"], "free");
     assert!(me["api_key"].get("key").is_none());
 
-    let seen = json_status(bearer(&server, Method::GET, "/keyed", &key), 200).await;
+    let seen = server.get_with_key(&key, "/keyed").await;
     assert_eq!(seen["email"], "u@example.com");
     assert_eq!(
         seen["apiKey"],
@@ -142,11 +130,7 @@ async fn a_key_authenticates_as_its_owner() {
         })
     );
     // Rate-limit headers of the key's tier come with it.
-    let response = bearer(&server, Method::GET, "/keyed", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = expect_status(server.bearer(Method::GET, "/keyed", &key), 200).await;
     assert!(
         response
             .headers()
@@ -156,36 +140,21 @@ async fn a_key_authenticates_as_its_owner() {
         response.headers()
     );
     // `apiKey` routes need a key: a session or nobody is not enough.
-    fails(
-        cookie_only(&server, Method::GET, "/keyed", &user),
-        401,
-        "API_KEY_REQUIRED",
-    )
-    .await;
+    let session = server.cookie_only(Method::GET, "/keyed", &user);
+    fails(session, 401, "API_KEY_REQUIRED").await;
     let response = server.get("/keyed").await;
-    assert_eq!(
-        response
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.as_bytes()),
-        Some(&b"Bearer"[..])
-    );
+    assert_bearer_challenge(&response);
     expect_error(response, 401, "API_KEY_REQUIRED").await;
     // Logout is for sessions.
-    fails(
-        bearer(&server, Method::POST, "/auth/logout", &key),
-        400,
-        "BAD_REQUEST",
-    )
-    .await;
+    let logout = server.bearer(Method::POST, "/auth/logout", &key);
+    fails(logout, 400, "BAD_REQUEST").await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_keys_fail_on_the_very_next_request() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
+    let (_, user) = admin_and_user(&server).await;
     let created = server
         .create_key(
             &user,
@@ -193,14 +162,11 @@ async fn revoked_keys_fail_on_the_very_next_request() {
         )
         .await;
     let key = key_of(&created);
-    let id = created["id"].as_i64().unwrap();
-    json_status(bearer(&server, Method::GET, "/whoami", &key), 200).await;
-    json_status(bearer(&server, Method::GET, "/engine/api/keys", &key), 200).await;
-    let revoked = json_status(
-        server.with_session(Method::DELETE, &format!("/engine/api/keys/{id}"), &user),
-        200,
-    )
-    .await;
+    let own_path = key_path(&created["id"]);
+    server.get_with_key(&key, "/whoami").await;
+    server.get_with_key(&key, "/engine/api/keys").await;
+    let revoke = || server.with_session(Method::DELETE, &own_path, &user);
+    let revoked = json_status(revoke(), 200).await;
     assert_eq!(revoked["status"], "revoked");
     assert!(revoked["revoked_at"].is_string());
     for (method, path) in [
@@ -210,79 +176,43 @@ async fn revoked_keys_fail_on_the_very_next_request() {
         (Method::GET, "/engine/api/keys"),
         (Method::DELETE, "/engine/api/keys/1"),
     ] {
-        let error = fails(bearer(&server, method, path, &key), 401, "API_KEY_REVOKED").await;
-        assert!(
-            error["message"]
-                .as_str()
-                .unwrap()
-                .contains(created["prefix"].as_str().unwrap()),
-            "{error}"
-        );
+        let error = fails(server.bearer(method, path, &key), 401, "API_KEY_REVOKED").await;
+        assert_mentions(&error, created["prefix"].as_str().unwrap());
     }
     // Revoking again is harmless and keeps the first time.
-    let again = json_status(
-        server.with_session(Method::DELETE, &format!("/engine/api/keys/{id}"), &user),
-        200,
-    )
-    .await;
+    let again = json_status(revoke(), 200).await;
     assert_eq!(again["revoked_at"], revoked["revoked_at"]);
     // A key can revoke itself.
     let created = server
         .create_key(&user, json!({ "name": "self", "scopes": ["manage"] }))
         .await;
     let key = key_of(&created);
-    let id = created["id"].as_i64().unwrap();
-    json_status(
-        bearer(
-            &server,
-            Method::DELETE,
-            &format!("/engine/api/keys/{id}"),
-            &key,
-        ),
-        200,
-    )
-    .await;
-    fails(
-        bearer(&server, Method::GET, "/engine/api/keys", &key),
-        401,
-        "API_KEY_REVOKED",
-    )
-    .await;
+    let own_path = key_path(&created["id"]);
+    json_status(server.bearer(Method::DELETE, &own_path, &key), 200).await;
+    let list = server.bearer(Method::GET, "/engine/api/keys", &key);
+    fails(list, 401, "API_KEY_REVOKED").await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_keys_are_refused() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
+    let (_, user) = admin_and_user(&server).await;
     let short = server
         .create_key(&user, json!({ "name": "short", "expires_in_secs": 1 }))
         .await;
     let long = server
-        .create_key(&user, json!({ "name": "long", "expires_in_secs": 3600 }))
+        .mint_key(&user, json!({ "name": "long", "expires_in_secs": 3600 }))
         .await;
     assert!(short["expires_at"].is_string(), "{short}");
-    sleep_ms(1200).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     for path in ["/whoami", "/auth/me"] {
-        fails(
-            bearer(&server, Method::GET, path, &key_of(&short)),
-            401,
-            "API_KEY_EXPIRED",
-        )
-        .await;
+        let request = server.bearer(Method::GET, path, &key_of(&short));
+        fails(request, 401, "API_KEY_EXPIRED").await;
     }
-    let me = json_status(bearer(&server, Method::GET, "/whoami", &key_of(&long)), 200).await;
+    let me = server.get_with_key(&long, "/whoami").await;
     assert_eq!(me["email"], "u@example.com");
-    let shown = json_status(
-        server.with_session(
-            Method::GET,
-            &format!("/engine/api/keys/{}", short["id"]),
-            &user,
-        ),
-        200,
-    )
-    .await;
+    let shown = server.get_as(&user, &key_path(&short["id"])).await;
     assert_eq!(shown["status"], "expired");
     server.stop().await;
 }
@@ -290,8 +220,8 @@ async fn expired_keys_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_keys_are_invalid() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let real = key_of(&server.create_key(&admin, json!({ "name": "real" })).await);
+    let admin = server.first_admin_with_whoami().await;
+    let real = server.mint_key(&admin, json!({ "name": "real" })).await;
     let mut wrong_tail = real.clone();
     wrong_tail.replace_range(50.., if real.ends_with("000") { "111" } else { "000" });
     let candidates = [
@@ -307,11 +237,8 @@ async fn malformed_and_unknown_keys_are_invalid() {
     ];
     for candidate in &candidates {
         for path in ["/auth/me", "/engine/api/scripts", "/whoami", "/public"] {
-            let response = bearer(&server, Method::GET, path, candidate)
-                .send()
-                .await
-                .unwrap();
-            let error = expect_error(response, 401, "INVALID_API_KEY").await;
+            let request = server.bearer(Method::GET, path, candidate);
+            let error = fails(request, 401, "INVALID_API_KEY").await;
             assert!(
                 !error["message"]
                     .as_str()
@@ -321,69 +248,37 @@ async fn malformed_and_unknown_keys_are_invalid() {
         }
     }
     // The real one still works.
-    json_status(bearer(&server, Method::GET, "/whoami", &real), 200).await;
+    server.get_with_key(&real, "/whoami").await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_see_or_touch_each_others_keys() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let a = add_and_login(&server, &admin, "a@example.com", &["editor"]).await;
-    let b = add_and_login(&server, &admin, "b@example.com", &["editor"]).await;
+    let admin = server.first_admin_with_whoami().await;
+    let (a, b) = server.two_editors(&admin).await;
     let a_key = server.create_key(&a, json!({ "name": "a-key" })).await;
-    let a_id = a_key["id"].as_i64().unwrap();
-    let a_user = a.user["id"].as_i64().unwrap();
-    let b_manage = key_of(
-        &server
-            .create_key(&b, json!({ "name": "b-manage", "scopes": ["manage"] }))
-            .await,
-    );
+    let a_path = key_path(&a_key["id"]);
+    let a_user = a.id();
+    let b_manage = server
+        .mint_key(&b, json!({ "name": "b-manage", "scopes": ["manage"] }))
+        .await;
 
     // Neither with B's session nor with B's `manage` key.
-    type AsB = fn(&TestServer, Method, &str, &Session, &str) -> reqwest::RequestBuilder;
-    let ways: [AsB; 2] = [
-        |s, m, p, b, _k| s.with_session(m, p, b),
-        |s, m, p, _b, k| bearer(s, m, p, k),
-    ];
+    let by_session = |method: Method, path: &str| server.with_session(method, path, &b);
+    let by_key = |method: Method, path: &str| server.bearer(method, path, &b_manage);
+    let ways: [&AsB<'_>; 2] = [&by_session, &by_key];
     for as_b in ways {
-        let path = format!("/engine/api/keys/{a_id}");
-        fails(
-            as_b(&server, Method::GET, &path, &b, &b_manage),
-            404,
-            "KEY_NOT_FOUND",
-        )
-        .await;
-        fails(
-            as_b(&server, Method::DELETE, &path, &b, &b_manage),
-            404,
-            "KEY_NOT_FOUND",
-        )
-        .await;
-        fails(
-            as_b(&server, Method::PATCH, &path, &b, &b_manage).json(&json!({ "tier": "pro" })),
-            404,
-            "KEY_NOT_FOUND",
-        )
-        .await;
-        // An id that does not exist looks the same.
-        fails(
-            as_b(
-                &server,
-                Method::GET,
-                "/engine/api/keys/999999",
-                &b,
-                &b_manage,
-            ),
-            404,
-            "KEY_NOT_FOUND",
-        )
-        .await;
-        let listed = json_status(
-            as_b(&server, Method::GET, "/engine/api/keys", &b, &b_manage),
-            200,
-        )
-        .await;
+        for request in [
+            as_b(Method::GET, &a_path),
+            as_b(Method::DELETE, &a_path),
+            as_b(Method::PATCH, &a_path).json(&json!({ "tier": "pro" })),
+            // An id that does not exist looks the same.
+            as_b(Method::GET, "/engine/api/keys/999999"),
+        ] {
+            fails(request, 404, "KEY_NOT_FOUND").await;
+        }
+        let listed = json_status(as_b(Method::GET, "/engine/api/keys"), 200).await;
         assert!(
             listed["keys"]
                 .as_array()
@@ -392,53 +287,26 @@ async fn users_cannot_see_or_touch_each_others_keys() {
                 .all(|k| k["user_id"] != a_user),
             "{listed}"
         );
-        for query in [format!("?user_id={a_user}"), "?all=true".to_owned()] {
-            fails(
-                as_b(
-                    &server,
-                    Method::GET,
-                    &format!("/engine/api/keys{query}"),
-                    &b,
-                    &b_manage,
-                ),
-                403,
-                "FORBIDDEN",
-            )
-            .await;
-        }
-        // Nor mint a key that would act as A.
-        fails(
-            as_b(&server, Method::POST, "/engine/api/keys", &b, &b_manage)
+        for request in [
+            as_b(Method::GET, &format!("/engine/api/keys?user_id={a_user}")),
+            as_b(Method::GET, "/engine/api/keys?all=true"),
+            // Nor mint a key that would act as A.
+            as_b(Method::POST, "/engine/api/keys")
                 .json(&json!({ "name": "evil", "user_id": a_user })),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
+        ] {
+            forbidden(request).await;
+        }
     }
     // A's key is untouched and A's keys are still only A's.
-    let shown = json_status(
-        server.with_session(Method::GET, &format!("/engine/api/keys/{a_id}"), &a),
-        200,
-    )
-    .await;
+    let shown = server.get_as(&a, &a_path).await;
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["tier"], "free");
-    let listed = json_status(
-        server.with_session(Method::GET, "/engine/api/keys", &a),
-        200,
-    )
-    .await;
+    let listed = server.get_as(&a, "/engine/api/keys").await;
     assert_eq!(listed["keys"].as_array().unwrap().len(), 1, "{listed}");
     // The admin sees and may revoke anyone's key, and create keys for others.
-    json_status(
-        server.with_session(
-            Method::GET,
-            &format!("/engine/api/keys?user_id={a_user}"),
-            &admin,
-        ),
-        200,
-    )
-    .await;
+    server
+        .get_as(&admin, &format!("/engine/api/keys?user_id={a_user}"))
+        .await;
     let for_a = server
         .create_key(
             &admin,
@@ -446,45 +314,24 @@ async fn users_cannot_see_or_touch_each_others_keys() {
         )
         .await;
     assert_eq!(for_a["user_id"], a_user);
-    let me = json_status(
-        bearer(&server, Method::GET, "/auth/me", &key_of(&for_a)),
-        200,
-    )
-    .await;
+    let me = server.get_with_key(&key_of(&for_a), "/auth/me").await;
     assert_eq!(me["user"]["email"], "a@example.com");
-    json_status(
-        server.with_session(Method::DELETE, &format!("/engine/api/keys/{a_id}"), &admin),
-        200,
-    )
-    .await;
+    json_status(server.with_session(Method::DELETE, &a_path, &admin), 200).await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_promote_their_own_keys() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
+    let (admin, user) = admin_and_user(&server).await;
     assert_eq!(user.user["allowed_tiers"], json!(["free"]));
     for tier in ["pro", "basic"] {
-        let error = fails(
-            server
-                .with_session(Method::POST, "/engine/api/keys", &user)
-                .json(&json!({ "name": "greedy", "tier": tier })),
-            403,
-            "TIER_NOT_ALLOWED",
-        )
-        .await;
-        assert!(error["message"].as_str().unwrap().contains(tier), "{error}");
+        let greedy = new_key(&server, &user, &json!({ "name": "greedy", "tier": tier }));
+        let error = fails(greedy, 403, "TIER_NOT_ALLOWED").await;
+        assert_mentions(&error, tier);
     }
-    fails(
-        server
-            .with_session(Method::POST, "/engine/api/keys", &user)
-            .json(&json!({ "name": "x", "tier": "platinum" })),
-        404,
-        "TIER_NOT_FOUND",
-    )
-    .await;
+    let platinum = new_key(&server, &user, &json!({ "name": "x", "tier": "platinum" }));
+    fails(platinum, 404, "TIER_NOT_FOUND").await;
     let created = server
         .create_key(
             &user,
@@ -492,196 +339,108 @@ async fn users_cannot_promote_their_own_keys() {
         )
         .await;
     let key = key_of(&created);
-    let id = created["id"].as_i64().unwrap();
-    let path = format!("/engine/api/keys/{id}");
+    let path = key_path(&created["id"]);
+    let to_pro = json!({ "tier": "pro" });
     // Not with the session, not with the key itself.
-    fails(
+    for request in [
         server
             .with_session(Method::PATCH, &path, &user)
-            .json(&json!({ "tier": "pro" })),
-        403,
-        "FORBIDDEN",
-    )
-    .await;
-    fails(
-        bearer(&server, Method::PATCH, &path, &key).json(&json!({ "tier": "pro" })),
-        403,
-        "FORBIDDEN",
-    )
-    .await;
-    fails(
-        bearer(&server, Method::POST, "/engine/api/keys", &key)
-            .json(&json!({ "name": "greedy", "tier": "pro" })),
-        403,
-        "TIER_NOT_ALLOWED",
-    )
-    .await;
-    let seen = json_status(bearer(&server, Method::GET, "/keyed", &key), 200).await;
+            .json(&to_pro),
+        server.bearer(Method::PATCH, &path, &key).json(&to_pro),
+    ] {
+        forbidden(request).await;
+    }
+    let greedy = server
+        .bearer(Method::POST, "/engine/api/keys", &key)
+        .json(&json!({ "name": "greedy", "tier": "pro" }));
+    fails(greedy, 403, "TIER_NOT_ALLOWED").await;
+    let seen = server.get_with_key(&key, "/keyed").await;
     assert_eq!(seen["apiKey"]["tier"], "free");
 
     // The admin moves it; the very next request runs on the new tier.
-    fails(
+    let move_to = |tier: &str| {
         server
             .with_session(Method::PATCH, &path, &admin)
-            .json(&json!({ "tier": "platinum" })),
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    let moved = json_status(
-        server
-            .with_session(Method::PATCH, &path, &admin)
-            .json(&json!({ "tier": "pro" })),
-        200,
-    )
-    .await;
+            .json(&json!({ "tier": tier }))
+    };
+    fails(move_to("platinum"), 404, "NOT_FOUND").await;
+    let moved = json_status(move_to("pro"), 200).await;
     assert_eq!(moved["tier"], "pro");
-    let seen = json_status(bearer(&server, Method::GET, "/keyed", &key), 200).await;
+    let seen = server.get_with_key(&key, "/keyed").await;
     assert_eq!(seen["apiKey"]["tier"], "pro");
-    let me = json_status(bearer(&server, Method::GET, "/auth/me", &key), 200).await;
+    let me = server.get_with_key(&key, "/auth/me").await;
     assert_eq!(me["api_key"]["tier"], "pro");
-    let audit = json_status(
-        server.with_session(
-            Method::GET,
-            "/engine/api/audit?action=key_tier_changed",
-            &admin,
-        ),
-        200,
-    )
-    .await;
-    assert_eq!(
-        audit["events"][0]["detail"],
-        json!({ "from": "free", "to": "pro" })
-    );
+    let events = server.audit(&admin, "key_tier_changed").await;
+    assert_eq!(events[0]["detail"], json!({ "from": "free", "to": "pro" }));
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_widen_the_tiers_a_user_may_pick() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
-    let id = user.user["id"].as_i64().unwrap();
-    fails(
-        server
-            .with_session(Method::POST, "/engine/api/keys", &user)
-            .json(&json!({ "name": "b", "tier": "basic" })),
-        403,
-        "TIER_NOT_ALLOWED",
-    )
-    .await;
+    let (admin, user) = admin_and_user(&server).await;
+    let basic = json!({ "name": "b", "tier": "basic" });
+    fails(new_key(&server, &user, &basic), 403, "TIER_NOT_ALLOWED").await;
     // Users cannot widen their own.
-    fails(
-        server
-            .with_session(Method::PATCH, &format!("/engine/api/users/{id}"), &user)
-            .json(&json!({ "allowed_tiers": ["free", "basic", "pro"] })),
-        403,
-        "FORBIDDEN",
-    )
-    .await;
-    let updated = json_status(
-        server
-            .with_session(Method::PATCH, &format!("/engine/api/users/{id}"), &admin)
-            .json(&json!({ "allowed_tiers": ["free", "basic"] })),
-        200,
-    )
-    .await;
+    let widen = json!({ "allowed_tiers": ["free", "basic", "pro"] });
+    forbidden(server.patch_user(&user, user.id(), &widen)).await;
+    let widen = json!({ "allowed_tiers": ["free", "basic"] });
+    let updated = json_status(server.patch_user(&admin, user.id(), &widen), 200).await;
     assert_eq!(updated["allowed_tiers"], json!(["basic", "free"]));
-    let created = server
-        .create_key(&user, json!({ "name": "b", "tier": "basic" }))
-        .await;
+    let created = server.create_key(&user, basic).await;
     assert_eq!(created["tier"], "basic");
-    let seen = json_status(
-        bearer(&server, Method::GET, "/keyed", &key_of(&created)),
-        200,
-    )
-    .await;
+    let seen = server.get_with_key(&key_of(&created), "/keyed").await;
     assert_eq!(seen["apiKey"]["tier"], "basic");
     // Still not pro.
-    fails(
-        server
-            .with_session(Method::POST, "/engine/api/keys", &user)
-            .json(&json!({ "name": "p", "tier": "pro" })),
-        403,
-        "TIER_NOT_ALLOWED",
-    )
-    .await;
+    let pro = new_key(&server, &user, &json!({ "name": "p", "tier": "pro" }));
+    fails(pro, 403, "TIER_NOT_ALLOWED").await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_limit_what_a_key_can_do() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let editor = add_and_login(&server, &admin, "e@example.com", &["editor"]).await;
-    let invoke = key_of(
-        &server
-            .create_key(&editor, json!({ "name": "invoke", "scopes": ["invoke"] }))
-            .await,
-    );
-    let manage = key_of(
-        &server
-            .create_key(&editor, json!({ "name": "manage", "scopes": ["manage"] }))
-            .await,
-    );
+    let admin = server.first_admin_with_whoami().await;
+    let editor = server
+        .new_account(&admin, "e@example.com", &["editor"])
+        .await;
+    let invoke = server
+        .mint_key(&editor, json!({ "name": "invoke", "scopes": ["invoke"] }))
+        .await;
+    let manage = server
+        .mint_key(&editor, json!({ "name": "manage", "scopes": ["manage"] }))
+        .await;
     // Without `manage`: no management API, not even reading.
+    let more = json!({ "name": "more", "scopes": ["manage"] });
     for (method, path) in [
         (Method::GET, "/engine/api/scripts"),
         (Method::GET, "/engine/api/keys"),
         (Method::POST, "/engine/api/keys"),
     ] {
-        let error = fails(
-            bearer(&server, method, path, &invoke)
-                .json(&json!({ "name": "more", "scopes": ["manage"] })),
-            403,
-            "INSUFFICIENT_SCOPE",
-        )
-        .await;
-        assert!(
-            error["message"].as_str().unwrap().contains("manage"),
-            "{error}"
-        );
+        let request = server.bearer(method, path, &invoke).json(&more);
+        let error = fails(request, 403, "INSUFFICIENT_SCOPE").await;
+        assert_mentions(&error, "manage");
     }
-    let response = bearer(
-        &server,
-        Method::POST,
-        "/engine/api/scripts/x/versions",
-        &invoke,
-    )
-    .json(&json!({ "files": [{ "path": "main.js", "content": "export function init() {}" }] }))
-    .send()
-    .await
-    .unwrap();
-    expect_error(response, 403, "INSUFFICIENT_SCOPE").await;
-    json_status(bearer(&server, Method::GET, "/whoami", &invoke), 200).await;
+    let deploy = server
+        .bearer(Method::POST, "/engine/api/scripts/x/versions", &invoke)
+        .json(&json!({ "files": [{ "path": "main.js", "content": "export function init() {}" }] }));
+    fails(deploy, 403, "INSUFFICIENT_SCOPE").await;
+    server.get_with_key(&invoke, "/whoami").await;
     // Without `invoke`: no script routes.
     for path in ["/whoami", "/keyed", "/public"] {
-        let error = fails(
-            bearer(&server, Method::GET, path, &manage),
-            403,
-            "INSUFFICIENT_SCOPE",
-        )
-        .await;
-        assert!(
-            error["message"].as_str().unwrap().contains("invoke"),
-            "{error}"
-        );
+        let request = server.bearer(Method::GET, path, &manage);
+        let error = fails(request, 403, "INSUFFICIENT_SCOPE").await;
+        assert_mentions(&error, "invoke");
     }
-    json_status(
-        bearer(&server, Method::GET, "/engine/api/scripts", &manage),
-        200,
-    )
-    .await;
+    server.get_with_key(&manage, "/engine/api/scripts").await;
     // Unknown and empty scopes are refused.
     for scopes in [json!(["root"]), json!(["invoke", "admin"]), json!([])] {
-        fails(
-            server
-                .with_session(Method::POST, "/engine/api/keys", &editor)
-                .json(&json!({ "name": "bad", "scopes": scopes })),
-            400,
-            "BAD_REQUEST",
-        )
-        .await;
+        let bad = new_key(
+            &server,
+            &editor,
+            &json!({ "name": "bad", "scopes": scopes }),
+        );
+        fails(bad, 400, "BAD_REQUEST").await;
     }
     // Scopes are normalised.
     let created = server
@@ -697,110 +456,60 @@ async fn scopes_limit_what_a_key_can_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manage_keys_act_with_their_owners_permissions_only() {
     let server = TestServer::start().await;
-    let admin = setup(&server).await;
-    let a = add_and_login(&server, &admin, "a@example.com", &["editor"]).await;
-    let b = add_and_login(&server, &admin, "b@example.com", &["editor"]).await;
-    let user = add_and_login(&server, &admin, "u@example.com", &["user"]).await;
-    let key_for = |s: &Session| {
-        let s = s.clone();
-        let server = &server;
-        async move {
-            key_of(
-                &server
-                    .create_key(&s, json!({ "name": "ops", "scopes": ["manage"] }))
-                    .await,
-            )
-        }
-    };
-    let a_key = key_for(&a).await;
-    let b_key = key_for(&b).await;
-    let u_key = key_for(&user).await;
+    let admin = server.first_admin_with_whoami().await;
+    let (a, b) = server.two_editors(&admin).await;
+    let user = server.new_account(&admin, "u@example.com", &["user"]).await;
+    let ops = json!({ "name": "ops", "scopes": ["manage"] });
+    let a_key = server.mint_key(&a, ops.clone()).await;
+    let b_key = server.mint_key(&b, ops.clone()).await;
+    let u_key = server.mint_key(&user, ops.clone()).await;
     let deploy = |key: &str, name: &str, body: &str| {
-        bearer(
-            &server,
-            Method::POST,
-            &format!("/engine/api/scripts/{name}/versions"),
-            key,
-        )
-        .header("content-type", "application/javascript")
-        .body(format!(
-            "export function init() {{ registerWebHandler('GET', '/{name}', () => '{body}'); }}"
-        ))
+        let path = format!("/engine/api/scripts/{name}/versions");
+        server
+            .bearer(Method::POST, &path, key)
+            .header("content-type", "application/javascript")
+            .body(format!(
+                "export function init() {{ registerWebHandler('GET', '/{name}', () => '{body}'); }}"
+            ))
     };
     json_status(deploy(&a_key, "a-app", "from a"), 201).await;
     assert_eq!(server.get_text("/a-app").await, "from a");
     // B's key cannot touch A's script.
-    fails(deploy(&b_key, "a-app", "from b"), 403, "FORBIDDEN").await;
-    for (method, path) in [
-        (Method::GET, "/engine/api/scripts/a-app"),
-        (Method::DELETE, "/engine/api/scripts/a-app"),
+    for request in [
+        deploy(&b_key, "a-app", "from b"),
+        server.bearer(Method::GET, "/engine/api/scripts/a-app", &b_key),
+        server.bearer(Method::DELETE, "/engine/api/scripts/a-app", &b_key),
+        server
+            .bearer(Method::POST, "/engine/api/scripts/a-app/owners", &b_key)
+            .json(&json!({ "email": "b@example.com" })),
     ] {
-        fails(bearer(&server, method, path, &b_key), 403, "FORBIDDEN").await;
+        forbidden(request).await;
     }
-    fails(
-        bearer(
-            &server,
-            Method::POST,
-            "/engine/api/scripts/a-app/owners",
-            &b_key,
-        )
-        .json(&json!({ "email": "b@example.com" })),
-        403,
-        "FORBIDDEN",
-    )
-    .await;
-    let listed = json_status(
-        bearer(&server, Method::GET, "/engine/api/scripts", &b_key),
-        200,
-    )
-    .await;
+    let listed = server.get_with_key(&b_key, "/engine/api/scripts").await;
     assert_eq!(listed["scripts"], json!([]));
     assert_eq!(server.get_text("/a-app").await, "from a");
     // A `user`'s key cannot deploy at all.
-    fails(deploy(&u_key, "u-app", "from u"), 403, "FORBIDDEN").await;
+    forbidden(deploy(&u_key, "u-app", "from u")).await;
     // No key of a non-admin reaches admin endpoints or raises its owner.
-    let b_id = b.user["id"].as_i64().unwrap();
+    let b_user = format!("/engine/api/users/{}", b.id());
+    let promote = format!("{b_user}/roles/admin");
     for key in [&b_key, &u_key] {
-        fails(
-            bearer(&server, Method::GET, "/engine/api/users", key),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        fails(
-            bearer(&server, Method::POST, "/engine/api/users", key)
+        for request in [
+            server.bearer(Method::GET, "/engine/api/users", key),
+            server
+                .bearer(Method::POST, "/engine/api/users", key)
                 .json(&json!({ "email": "new@example.com", "roles": ["admin"] })),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        fails(
-            bearer(
-                &server,
-                Method::PUT,
-                &format!("/engine/api/users/{b_id}/roles/admin"),
-                key,
-            ),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
-        fails(
-            bearer(&server, Method::GET, "/engine/api/audit", key),
-            403,
-            "FORBIDDEN",
-        )
-        .await;
+            server.bearer(Method::PUT, &promote, key),
+            server.bearer(Method::GET, "/engine/api/audit", key),
+        ] {
+            forbidden(request).await;
+        }
     }
-    let me = json_status(
-        server.with_session(Method::GET, &format!("/engine/api/users/{b_id}"), &b),
-        200,
-    )
-    .await;
+    let me = server.get_as(&b, &b_user).await;
     assert_eq!(me["roles"], json!(["editor"]));
     // B's key works for B's own scripts; an admin's key for everything.
     json_status(deploy(&b_key, "b-app", "from b"), 201).await;
-    let admin_key = key_for(&admin).await;
+    let admin_key = server.mint_key(&admin, ops).await;
     json_status(deploy(&admin_key, "a-app", "from admin"), 201).await;
     assert_eq!(server.get_text("/a-app").await, "from admin");
     server.stop().await;

@@ -4,6 +4,7 @@
 use kiln::oidc::{OidcError, OidcIdentity, OidcProvider, OidcProviderConfig, PendingLogin};
 use reqwest::Url;
 
+use crate::common::no_redirects;
 use crate::oidc_provider::{CLIENT_ID, OidcTestProvider, Tamper, TestUser};
 
 /// Where the provider sends the browser back; never contacted (the redirect is not followed).
@@ -17,11 +18,7 @@ async fn discover(provider: &OidcTestProvider) -> OidcProvider {
 
 /// Plays the browser: follows the authorize URL up to the redirect back, returns `(code, state)`.
 async fn authorize(authorize_url: &str) -> (String, String) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = browser.get(authorize_url).send().await.unwrap();
+    let response = no_redirects().get(authorize_url).send().await.unwrap();
     assert!(
         response.status().is_redirection(),
         "authorize answered {}",
@@ -253,18 +250,28 @@ async fn oidc_login_started_with_one_provider_cannot_finish_with_another() {
     );
 }
 
+/// `provider`'s settings with another issuer URL.
+fn with_issuer(provider: &OidcTestProvider, issuer: String) -> OidcProviderConfig {
+    OidcProviderConfig {
+        issuer,
+        ..provider.config()
+    }
+}
+
+/// Discovery of provider `name` with `config` fails with a discovery error; returns its message.
+async fn discovery_error(name: &str, config: &OidcProviderConfig) -> String {
+    let err = OidcProvider::discover(name, config, REDIRECT)
+        .await
+        .expect_err("discovery must fail");
+    assert!(matches!(err, OidcError::Discovery { .. }), "{err:?}");
+    err.to_string()
+}
+
 #[tokio::test]
 async fn oidc_unknown_issuer_is_a_clear_discovery_error() {
     let provider = OidcTestProvider::start().await;
-    let config = OidcProviderConfig {
-        issuer: format!("{}/no-such-realm", provider.issuer),
-        ..provider.config()
-    };
-    let err = OidcProvider::discover("corp", &config, REDIRECT)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, OidcError::Discovery { .. }), "{err:?}");
-    let message = err.to_string();
+    let config = with_issuer(&provider, format!("{}/no-such-realm", provider.issuer));
+    let message = discovery_error("corp", &config).await;
     assert!(message.contains("`corp`"), "{message}");
     assert!(
         message.contains(&format!(
@@ -289,11 +296,7 @@ async fn oidc_unreachable_issuer_is_a_clear_discovery_error() {
         scopes: vec!["openid".into()],
         display_name: None,
     };
-    let err = OidcProvider::discover("down", &config, REDIRECT)
-        .await
-        .unwrap_err();
-    let message = err.to_string();
-    assert!(matches!(err, OidcError::Discovery { .. }), "{err:?}");
+    let message = discovery_error("down", &config).await;
     assert!(
         message.contains(&format!("http://{addr}/.well-known/openid-configuration")),
         "{message}"
@@ -304,15 +307,8 @@ async fn oidc_unreachable_issuer_is_a_clear_discovery_error() {
 #[tokio::test]
 async fn oidc_discovery_does_not_follow_redirects() {
     let provider = OidcTestProvider::start().await;
-    let config = OidcProviderConfig {
-        issuer: format!("{}/redirecting", provider.issuer),
-        ..provider.config()
-    };
-    let err = OidcProvider::discover("test", &config, REDIRECT)
-        .await
-        .unwrap_err();
-    let message = err.to_string();
-    assert!(matches!(err, OidcError::Discovery { .. }), "{err:?}");
+    let config = with_issuer(&provider, format!("{}/redirecting", provider.issuer));
+    let message = discovery_error("test", &config).await;
     assert!(message.contains("redirect"), "{message}");
 }
 
@@ -321,15 +317,8 @@ async fn oidc_issuer_must_match_the_discovery_document() {
     let provider = OidcTestProvider::start().await;
     // Same server, but named by `localhost`: the document's issuer is 127.0.0.1.
     let port = Url::parse(&provider.issuer).unwrap().port().unwrap();
-    let config = OidcProviderConfig {
-        issuer: format!("http://localhost:{port}"),
-        ..provider.config()
-    };
-    let err = OidcProvider::discover("test", &config, REDIRECT)
-        .await
-        .unwrap_err();
-    let message = err.to_string();
-    assert!(matches!(err, OidcError::Discovery { .. }), "{err:?}");
+    let config = with_issuer(&provider, format!("http://localhost:{port}"));
+    let message = discovery_error("test", &config).await;
     assert!(message.contains(&provider.issuer), "{message}");
 }
 
@@ -337,10 +326,7 @@ async fn oidc_issuer_must_match_the_discovery_document() {
 async fn oidc_bad_config_is_rejected_before_any_request() {
     let provider = OidcTestProvider::start().await;
     for issuer in ["not a url", "ftp://127.0.0.1/"] {
-        let config = OidcProviderConfig {
-            issuer: issuer.into(),
-            ..provider.config()
-        };
+        let config = with_issuer(&provider, issuer.into());
         let err = OidcProvider::discover("test", &config, REDIRECT)
             .await
             .unwrap_err();

@@ -2,19 +2,14 @@
 //! following, cookies carried by hand) goes `/auth/oidc/test/start` → the local test provider's
 //! `/authorize` → Kiln's callback, against a server configured with that provider.
 
-use reqwest::{Method, Url};
+use reqwest::Url;
 use serde_json::{Value, json};
 
-use crate::common::{Session, TOKEN, TestServer, expect_error, set_cookies};
+use crate::common::{
+    Session, TestServer, assert_mentions, expect_error, expect_status, find_cookie, header,
+    json_status, no_redirects, set_cookies, strings,
+};
 use crate::oidc_provider::{OidcTestProvider, TestUser};
-
-/// A browser that does not follow redirects (every hop is checked).
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
 
 /// A server whose `test` OIDC provider is `provider`.
 async fn server_with(provider: &OidcTestProvider) -> TestServer {
@@ -26,12 +21,8 @@ async fn server_with(provider: &OidcTestProvider) -> TestServer {
 }
 
 fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
+    header(response, "location")
         .unwrap_or_else(|| panic!("no Location; status {}", response.status()))
-        .to_str()
-        .expect("location text")
         .to_owned()
 }
 
@@ -49,9 +40,16 @@ struct Started {
     state_cookie: String,
 }
 
+impl Started {
+    /// Completes the sign-in in the browser that started it (with its state cookie).
+    async fn finish(&self) -> reqwest::Response {
+        callback(&self.callback, Some(&self.state_cookie)).await
+    }
+}
+
 /// `start?next=…` then the provider's `/authorize`: returns the callback URL and the cookie.
 async fn begin(server: &TestServer, next: Option<&str>) -> Started {
-    let browser = browser();
+    let browser = no_redirects();
     let mut start = server.url("/auth/oidc/test/start");
     if let Some(next) = next {
         start.push_str("?next=");
@@ -63,12 +61,7 @@ async fn begin(server: &TestServer, next: Option<&str>) -> Started {
         "start answered {}",
         response.status()
     );
-    let cookies = set_cookies(&response);
-    let (_, state_cookie, raw) = cookies
-        .iter()
-        .find(|(name, _, _)| name == "kiln_oidc_state")
-        .cloned()
-        .expect("state cookie");
+    let (state_cookie, raw) = find_cookie(&response, "kiln_oidc_state").expect("state cookie");
     assert!(raw.contains("HttpOnly"), "{raw}");
     assert!(raw.contains("Path=/auth/oidc"), "{raw}");
     assert!(raw.contains("SameSite=Lax"), "{raw}");
@@ -97,7 +90,7 @@ async fn begin(server: &TestServer, next: Option<&str>) -> Started {
 
 /// GETs the callback, carrying `state_cookie` when given.
 async fn callback(url: &str, state_cookie: Option<&str>) -> reqwest::Response {
-    let mut request = browser().get(url);
+    let mut request = no_redirects().get(url);
     if let Some(cookie) = state_cookie {
         request = request.header("cookie", format!("kiln_oidc_state={cookie}"));
     }
@@ -106,86 +99,36 @@ async fn callback(url: &str, state_cookie: Option<&str>) -> reqwest::Response {
 
 /// A whole sign-in; asserts it worked and returns the session cookie and where it redirected.
 async fn sign_in(server: &TestServer, next: Option<&str>) -> (String, String) {
-    let started = begin(server, next).await;
-    let response = callback(&started.callback, Some(&started.state_cookie)).await;
+    let response = begin(server, next).await.finish().await;
     let status = response.status();
-    let cookies = set_cookies(&response);
-    let target = response
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
+    let session = find_cookie(&response, "kiln_session");
+    let csrf = find_cookie(&response, "kiln_csrf");
+    // The state cookie is spent.
+    let (spent, cleared) = find_cookie(&response, "kiln_oidc_state").expect("state cookie cleared");
+    let target = header(&response, "location").map(str::to_owned);
     let body = response.text().await.unwrap();
     assert!(
         status.is_redirection(),
         "callback answered {status}: {body}"
     );
-    let session = cookies
-        .iter()
-        .find(|(name, _, _)| name == "kiln_session")
-        .map(|(_, value, _)| value.clone())
-        .expect("session cookie");
+    let (session, _) = session.expect("session cookie");
     assert!(!session.is_empty());
-    assert!(
-        cookies.iter().any(|(name, _, _)| name == "kiln_csrf"),
-        "{cookies:?}"
-    );
-    // The state cookie is spent.
-    let cleared = cookies
-        .iter()
-        .find(|(name, _, _)| name == "kiln_oidc_state")
-        .expect("state cookie cleared");
-    assert_eq!(cleared.1, "");
-    assert!(cleared.2.contains("Max-Age=0"), "{}", cleared.2);
+    assert!(csrf.is_some(), "no kiln_csrf cookie");
+    assert_eq!(spent, "");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
     (session, target.expect("Location"))
 }
 
-/// `GET /auth/me` with a session cookie.
-async fn me(server: &TestServer, session: &str) -> Value {
-    let response = server
-        .client
-        .get(server.url("/auth/me"))
-        .header("cookie", format!("kiln_session={session}"))
-        .send()
-        .await
-        .expect("me");
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-/// An admin made with the bootstrap token, signed in with a password.
-async fn admin(server: &TestServer) -> Session {
-    server
-        .create_user_with(TOKEN, "admin@example.com", &["admin"])
-        .await;
-    server.login("admin@example.com").await
+/// A whole sign-in the callback refuses with `status` / `code`, starting no session.
+async fn refused_sign_in(server: &TestServer, status: u16, code: &str) {
+    let response = begin(server, None).await.finish().await;
+    assert!(find_cookie(&response, "kiln_session").is_none());
+    expect_error(response, status, code).await;
 }
 
 async fn users(server: &TestServer, admin: &Session) -> Vec<Value> {
-    let response = server
-        .with_session(Method::GET, "/engine/api/users", admin)
-        .send()
-        .await
-        .expect("users");
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = server.get_as(admin, "/engine/api/users").await;
     body["users"].as_array().expect("users").clone()
-}
-
-async fn audit(server: &TestServer, admin: &Session, action: &str) -> Vec<Value> {
-    let response = server
-        .with_session(
-            Method::GET,
-            &format!("/engine/api/audit?action={action}"),
-            admin,
-        )
-        .send()
-        .await
-        .expect("audit");
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["events"].as_array().expect("events").clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +139,7 @@ async fn oidc_login_creates_a_user_signs_them_in_and_reuses_the_account() {
 
     let (session, target) = sign_in(&server, Some("/engine/x")).await;
     assert_eq!(target, "/engine/x");
-    let body = me(&server, &session).await;
+    let body = server.me(&session).await;
     let user = &body["user"];
     assert_eq!(user["email"], "ada@example.com");
     assert_eq!(user["name"], "Ada Lovelace");
@@ -220,12 +163,12 @@ async fn oidc_login_creates_a_user_signs_them_in_and_reuses_the_account() {
     let (again, target) = sign_in(&server, None).await;
     assert_eq!(target, "/engine/");
     assert_ne!(again, session);
-    let second = me(&server, &again).await;
+    let second = server.me(&again).await;
     assert_eq!(second["user"]["id"], user["id"]);
     assert_eq!(provider.token_requests().len(), 2);
 
     // The admin sees one account and two audited OIDC logins.
-    let admin = admin(&server).await;
+    let admin = server.first_admin().await;
     let accounts = users(&server, &admin).await;
     assert_eq!(
         accounts
@@ -234,7 +177,8 @@ async fn oidc_login_creates_a_user_signs_them_in_and_reuses_the_account() {
             .count(),
         1
     );
-    let logins: Vec<Value> = audit(&server, &admin, "login")
+    let logins: Vec<Value> = server
+        .audit(&admin, "login")
         .await
         .into_iter()
         .filter(|e| e["detail"]["method"] == "oidc")
@@ -252,12 +196,12 @@ async fn oidc_login_creates_a_user_signs_them_in_and_reuses_the_account() {
 async fn oidc_login_links_a_password_account_with_the_same_verified_email() {
     let provider = OidcTestProvider::start().await;
     let server = server_with(&provider).await;
-    let admin = admin(&server).await;
+    let admin = server.first_admin().await;
     let before = users(&server, &admin).await.len();
 
     provider.set_user("sub-admin", Some("Admin@Example.com"), Some("The Admin"));
     let (session, _) = sign_in(&server, None).await;
-    let body = me(&server, &session).await;
+    let body = server.me(&session).await;
     assert_eq!(body["user"]["id"], admin.user["id"]);
     assert_eq!(body["user"]["roles"], json!(["admin"]));
     assert_eq!(body["user"]["has_password"], true);
@@ -266,7 +210,7 @@ async fn oidc_login_links_a_password_account_with_the_same_verified_email() {
     // The link holds even if the provider's email changes later.
     provider.set_user("sub-admin", Some("renamed@example.com"), None);
     let (session, _) = sign_in(&server, None).await;
-    assert_eq!(me(&server, &session).await["user"]["id"], admin.user["id"]);
+    assert_eq!(server.me(&session).await["user"]["id"], admin.user["id"]);
     // And the password still works.
     server.login("admin@example.com").await;
 }
@@ -279,11 +223,7 @@ async fn oidc_callback_needs_the_state_cookie_and_the_matching_state() {
     // No state cookie: a login planted from another browser.
     let started = begin(&server, None).await;
     let response = callback(&started.callback, None).await;
-    assert!(
-        set_cookies(&response)
-            .iter()
-            .all(|(n, _, _)| n != "kiln_session")
-    );
+    assert!(find_cookie(&response, "kiln_session").is_none());
     expect_error(response, 400, "OIDC_STATE_INVALID").await;
 
     // A state cookie, but the callback's state is another one.
@@ -312,7 +252,7 @@ async fn oidc_callback_needs_the_state_cookie_and_the_matching_state() {
     // No code was ever exchanged.
     assert!(provider.token_requests().is_empty());
     // The untouched login still completes.
-    let response = callback(&second.callback, Some(&second.state_cookie)).await;
+    let response = second.finish().await;
     assert!(response.status().is_redirection(), "{}", response.status());
     assert_eq!(provider.token_requests().len(), 1);
 
@@ -325,17 +265,14 @@ async fn oidc_callback_needs_the_state_cookie_and_the_matching_state() {
     .await;
     let refused = server.url("/auth/oidc/test/callback?error=access_denied&error_description=no");
     let error = expect_error(callback(&refused, None).await, 401, "OIDC_LOGIN_FAILED").await;
-    assert!(
-        error["message"].as_str().unwrap().contains("access_denied"),
-        "{error}"
-    );
+    assert_mentions(&error, "access_denied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_unverified_email_is_refused_unless_the_identity_is_already_linked() {
     let provider = OidcTestProvider::start().await;
     let server = server_with(&provider).await;
-    let admin = admin(&server).await;
+    let admin = server.first_admin().await;
     let unverified = |subject: &str, email: &str| TestUser {
         subject: subject.into(),
         email: Some(email.into()),
@@ -344,27 +281,16 @@ async fn oidc_unverified_email_is_refused_unless_the_identity_is_already_linked(
     };
 
     // Not even an existing account's email is trusted unverified.
-    provider.set_test_user(unverified("sub-x", "admin@example.com"));
-    let started = begin(&server, None).await;
-    let response = callback(&started.callback, Some(&started.state_cookie)).await;
-    assert!(
-        set_cookies(&response)
-            .iter()
-            .all(|(n, _, _)| n != "kiln_session")
-    );
-    expect_error(response, 403, "OIDC_EMAIL_UNVERIFIED").await;
-
-    provider.set_test_user(unverified("sub-new", "new@example.com"));
-    let started = begin(&server, None).await;
-    let response = callback(&started.callback, Some(&started.state_cookie)).await;
-    expect_error(response, 403, "OIDC_EMAIL_UNVERIFIED").await;
-    let emails: Vec<Value> = users(&server, &admin)
-        .await
-        .iter()
-        .map(|u| u["email"].clone())
-        .collect();
-    assert_eq!(emails, vec![json!("admin@example.com")]);
-    let failures = audit(&server, &admin, "login_failed").await;
+    for (subject, email) in [
+        ("sub-x", "admin@example.com"),
+        ("sub-new", "new@example.com"),
+    ] {
+        provider.set_test_user(unverified(subject, email));
+        refused_sign_in(&server, 403, "OIDC_EMAIL_UNVERIFIED").await;
+    }
+    let emails = strings(&Value::from(users(&server, &admin).await), "email");
+    assert_eq!(emails, ["admin@example.com"]);
+    let failures = server.audit(&admin, "login_failed").await;
     assert!(
         failures
             .iter()
@@ -375,10 +301,10 @@ async fn oidc_unverified_email_is_refused_unless_the_identity_is_already_linked(
     // Once the identity is linked (a verified login), it signs in whatever the email says.
     provider.set_user("sub-new", Some("new@example.com"), None);
     let (session, _) = sign_in(&server, None).await;
-    let id = me(&server, &session).await["user"]["id"].clone();
+    let id = server.me(&session).await["user"]["id"].clone();
     provider.set_test_user(unverified("sub-new", "new@example.com"));
     let (session, _) = sign_in(&server, None).await;
-    assert_eq!(me(&server, &session).await["user"]["id"], id);
+    assert_eq!(server.me(&session).await["user"]["id"], id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,52 +312,31 @@ async fn oidc_disabled_account_cannot_sign_in() {
     let provider = OidcTestProvider::start().await;
     provider.set_user("sub-d", Some("dora@example.com"), None);
     let server = server_with(&provider).await;
-    let admin = admin(&server).await;
+    let admin = server.first_admin().await;
     let (session, _) = sign_in(&server, None).await;
-    let id = me(&server, &session).await["user"]["id"].as_i64().unwrap();
+    let id = server.me(&session).await["user"]["id"].as_i64().unwrap();
 
-    let response = server
-        .with_session(Method::PATCH, &format!("/engine/api/users/{id}"), &admin)
-        .json(&json!({ "disabled": true }))
-        .send()
-        .await
-        .expect("disable");
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let disable = server.patch_user(&admin, id, &json!({ "disabled": true }));
+    json_status(disable, 200).await;
 
-    let started = begin(&server, None).await;
-    let response = callback(&started.callback, Some(&started.state_cookie)).await;
-    assert!(
-        set_cookies(&response)
-            .iter()
-            .all(|(n, _, _)| n != "kiln_session")
-    );
-    expect_error(response, 401, "ACCOUNT_DISABLED").await;
+    refused_sign_in(&server, 401, "ACCOUNT_DISABLED").await;
     // The session from before is no longer accepted either.
-    let response = server
-        .client
-        .get(server.url("/auth/me"))
-        .header("cookie", format!("kiln_session={session}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let me = server.with_cookie(reqwest::Method::GET, "/auth/me", &session);
+    expect_status(me, 401).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_unknown_provider_is_404_and_the_login_page_lists_the_configured_one() {
     let provider = OidcTestProvider::start().await;
     let server = server_with(&provider).await;
-    let response = browser()
+    let response = no_redirects()
         .get(server.url("/auth/oidc/nope/start?next=/engine/"))
         .send()
         .await
         .unwrap();
     assert!(set_cookies(&response).is_empty());
     let error = expect_error(response, 404, "OIDC_PROVIDER_NOT_FOUND").await;
-    assert!(
-        error["message"].as_str().unwrap().contains("nope"),
-        "{error}"
-    );
+    assert_mentions(&error, "nope");
 
     let page = server.get_text("/auth/login?next=/engine/scripts").await;
     assert!(page.contains("Sign in with Test IdP"), "{page}");
@@ -475,7 +380,7 @@ async fn oidc_redirect_uri_uses_the_configured_public_url() {
         c.auth.public_url = Some("https://kiln.example.com/".into());
     })
     .await;
-    let response = browser()
+    let response = no_redirects()
         .get(server.url("/auth/oidc/test/start"))
         .send()
         .await

@@ -1,7 +1,10 @@
 //! CORS declared per script route (`registerWebHandler(…, { cors })`), with the global
 //! `[http.cors]` off.
 
-use crate::common::{TestServer, expect_error};
+use crate::common::{TestServer, expect_error, header};
+
+/// The origin the script's policies allow.
+const APP: &str = "https://app.example";
 
 const SCRIPT: &str = r#"
 export function init() {
@@ -20,85 +23,39 @@ export function init() {
 async fn preflights_and_answers_follow_each_routes_policy() {
     let server = TestServer::start().await;
     server.deploy_js("corsy", SCRIPT).await;
-    let preflight = |origin: &'static str, method: &'static str, path: &str| {
-        server
-            .client
-            .request(reqwest::Method::OPTIONS, server.url(path))
-            .header("origin", origin)
-            .header("access-control-request-method", method)
-            .header("access-control-request-headers", "content-type")
-            .send()
-    };
 
-    let allowed = preflight("https://app.example", "PUT", "/data")
-        .await
-        .unwrap();
+    let allowed = server.preflight(APP, "PUT", "/data").await;
     assert_eq!(allowed.status(), 204);
     let h = allowed.headers();
-    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-origin"], APP);
     assert_eq!(h["access-control-allow-credentials"], "true");
     assert_eq!(h["access-control-allow-methods"], "PUT");
     assert_eq!(h["access-control-allow-headers"], "content-type");
 
-    let denied = preflight("https://evil.example", "PUT", "/data")
-        .await
-        .unwrap();
+    let denied = server
+        .preflight("https://evil.example", "PUT", "/data")
+        .await;
     assert_eq!(denied.status(), 204);
-    assert!(
-        denied
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    assert_eq!(header(&denied, "access-control-allow-origin"), None);
 
     // A route without a policy gets no preflight answer: OPTIONS is simply not a method it has.
-    let none = preflight("https://app.example", "GET", "/closed")
-        .await
-        .unwrap();
+    let none = server.preflight(APP, "GET", "/closed").await;
     assert_eq!(none.status(), 405);
-    assert!(none.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(header(&none, "access-control-allow-origin"), None);
 
-    let get = server
-        .client
-        .get(server.url("/data"))
-        .header("origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
+    let get = server.get_with_header("/data", "origin", APP).await;
     assert_eq!(get.status(), 200);
-    assert_eq!(
-        get.headers()["access-control-allow-origin"],
-        "https://app.example"
-    );
+    assert_eq!(header(&get, "access-control-allow-origin"), Some(APP));
     assert_eq!(get.headers()["access-control-expose-headers"], "x-total");
 
     let open = server
-        .client
-        .get(server.url("/open"))
-        .header("origin", "https://anyone.example")
-        .send()
-        .await
-        .unwrap();
+        .get_with_header("/open", "origin", "https://anyone.example")
+        .await;
     assert_eq!(open.headers()["access-control-allow-origin"], "*");
-    assert!(
-        open.headers()
-            .get("access-control-allow-credentials")
-            .is_none()
-    );
+    assert_eq!(header(&open, "access-control-allow-credentials"), None);
 
-    let closed = server
-        .client
-        .get(server.url("/closed"))
-        .header("origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        closed
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    let closed = server.get_with_header("/closed", "origin", APP).await;
+    assert_eq!(header(&closed, "access-control-allow-origin"), None);
 }
 
 #[tokio::test]
