@@ -164,6 +164,18 @@ struct Metered {
     _slot: Option<ConcurrencySlot>,
 }
 
+impl Metered {
+    /// No limits beyond the server's own.
+    fn unmetered(state: &AppState) -> Metered {
+        Metered {
+            headers: HeaderMap::new(),
+            cpu_limit: None,
+            body_limit: state.config.http.max_body_bytes,
+            _slot: None,
+        }
+    }
+}
+
 /// Applies the caller's rate limit, quota and concurrency cap (API keys: their tier; anonymous
 /// callers: the per-IP limits when configured).
 async fn meter(
@@ -172,12 +184,7 @@ async fn meter(
     client: &ClientMeta,
 ) -> Result<Metered, (ApiError, HeaderMap)> {
     let store = state.scripts.store();
-    let mut metered = Metered {
-        headers: HeaderMap::new(),
-        cpu_limit: None,
-        body_limit: state.config.http.max_body_bytes,
-        _slot: None,
-    };
+    let mut metered = Metered::unmetered(state);
     if let Some(key) = caller.and_then(|c| c.api_key.as_ref()) {
         let tier = match store.get_tier(&key.tier).await {
             Ok(Some(tier)) => tier,
@@ -328,7 +335,19 @@ async fn serve_route(
     params: Vec<(String, String)>,
     requirement: &RouteAuth,
 ) -> Result<Response, ApiError> {
-    let caller = admit(state, request.method(), request.headers(), requirement).await;
+    // The common case — a public route called without credentials — needs none of this; the
+    // authentication futures (store queries) are boxed so they do not bloat every request's.
+    let caller = if *requirement == RouteAuth::Public && !has_credentials(request.headers()) {
+        Ok(None)
+    } else {
+        Box::pin(admit(
+            state,
+            request.method(),
+            request.headers(),
+            requirement,
+        ))
+        .await
+    };
     let caller = match caller {
         Ok(caller) => caller,
         Err(error) if error.status == StatusCode::UNAUTHORIZED => {
@@ -380,7 +399,14 @@ async fn serve_route(
                 state.metering.record(event);
             }
         };
-    let metered = match meter(state, caller.as_ref(), &client).await {
+    let unmetered = caller.as_ref().is_none_or(|c| c.api_key.is_none())
+        && (caller.is_some() || state.metering.anonymous_limits().is_unlimited());
+    let metered = if unmetered {
+        Ok(Metered::unmetered(state))
+    } else {
+        Box::pin(meter(state, caller.as_ref(), &client)).await
+    };
+    let metered = match metered {
         Ok(metered) => metered,
         Err((error, headers)) => {
             record(

@@ -44,11 +44,14 @@ impl Front {
 }
 
 type ScriptFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+type RouterFuture = Pin<Box<<Router as Service<Request>>::Future>>;
 
 impl Service<Request> for Front {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<<Router as Service<Request>>::Future, ScriptFuture>;
+    // Both arms are boxed: the router's future is large, and every layer outside `Front` embeds
+    // this future by value, so a small one keeps the hot (script) path's moves cheap.
+    type Future = Either<RouterFuture, ScriptFuture>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Service::<Request>::poll_ready(&mut self.router, cx)
@@ -56,7 +59,7 @@ impl Service<Request> for Front {
 
     fn call(&mut self, request: Request) -> Self::Future {
         if is_kiln_path(request.uri().path()) {
-            Either::Left(self.router.call(request))
+            Either::Left(Box::pin(self.router.call(request)))
         } else {
             let state = self.state.clone();
             Either::Right(Box::pin(async move {

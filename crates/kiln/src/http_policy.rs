@@ -309,7 +309,11 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(peer)| peer.ip());
         let client = resolve_client(peer, request.headers(), &settings.trusted, settings.secure);
-        request.extensions_mut().insert(client);
+        // Without trusted proxies and with `secure` not forced on, `client_info`'s fallback
+        // (the socket peer, not secure) is exactly this answer: skip the extension insert.
+        if !settings.trusted.is_empty() || settings.secure == SecureMode::Always {
+            request.extensions_mut().insert(client);
+        }
         let headers = settings.security_headers.then(|| SecurityHeaders {
             kiln_page: is_kiln_page(request.uri().path()),
             hsts: client.secure,
@@ -385,9 +389,54 @@ impl Predicate for NotKilnError {
 /// Turns the compressed body back into axum's [`Body`].
 type ToAxumBody = fn(http::Response<CompressionBody<Body>>) -> Response;
 
-/// `S` behind tower-http's compression when `http.compression` is on, `S` itself otherwise.
-pub type Compressed<S> =
-    tower::util::Either<MapResponse<Compression<S, CompressionPredicate>, ToAxumBody>, S>;
+/// `S` behind tower-http's compression.
+type CompressionOf<S> = MapResponse<Compression<S, CompressionPredicate>, ToAxumBody>;
+
+/// `S` with response compression when `http.compression` is on. Requests whose
+/// `Accept-Encoding` names neither gzip nor br skip the compression layer altogether: it would
+/// only re-box their bodies (most API clients and load generators send no `Accept-Encoding`).
+#[derive(Clone)]
+pub struct Compressed<S> {
+    compression: Option<CompressionOf<S>>,
+    plain: S,
+}
+
+/// Whether the client accepts an encoding Kiln produces.
+fn accepts_compression(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("gzip") || v.contains("br")
+        })
+}
+
+impl<S> Service<Request> for Compressed<S>
+where
+    S: Service<Request, Response = Response> + Clone,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<<CompressionOf<S> as Service<Request>>::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if let Some(compression) = &mut self.compression {
+            ready!(compression.poll_ready(cx))?;
+        }
+        self.plain.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match &mut self.compression {
+            Some(compression) if accepts_compression(request.headers()) => {
+                Either::Left(compression.call(request))
+            }
+            _ => Either::Right(self.plain.call(request)),
+        }
+    }
+}
 
 /// The whole hygiene stack around `S` (see [`layer`]).
 pub type Hygiene<S> = HttpPolicy<Compressed<S>>;
@@ -400,14 +449,15 @@ pub fn layer<S>(config: &HttpConfig, inner: S) -> Hygiene<S>
 where
     S: Service<Request, Response = Response> + Clone,
 {
-    let inner = if config.compression {
+    let compression = config.compression.then(|| {
         let layer =
             CompressionLayer::new().compress_when(DefaultPredicate::new().and(NotKilnError));
-        let compression = tower::Layer::layer(&layer, inner);
         let to_axum: ToAxumBody = |response| response.map(Body::new);
-        tower::util::Either::Left(MapResponse::new(compression, to_axum))
-    } else {
-        tower::util::Either::Right(inner)
+        MapResponse::new(tower::Layer::layer(&layer, inner.clone()), to_axum)
+    });
+    let inner = Compressed {
+        compression,
+        plain: inner,
     };
     let trusted = TrustedProxies::parse(&config.trusted_proxies).unwrap_or_else(|message| {
         tracing::error!(%message, "http.trusted_proxies is invalid: trusting no proxy");
