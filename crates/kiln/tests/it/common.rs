@@ -561,3 +561,68 @@ async fn create_user(request: RequestBuilder, email: &str, roles: &[&str]) -> Va
     let body = json!({ "email": email, "password": PASSWORD, "roles": roles });
     json_status(request.json(&body), 201).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Usage.
+
+/// Usage summed over every bucket of `GET /engine/api/usage?{query}` as `session`.
+pub async fn usage(
+    server: &TestServer,
+    session: &Session,
+    query: &str,
+) -> (reqwest::StatusCode, Value) {
+    let response = server
+        .with_session(Method::GET, &format!("/engine/api/usage?{query}"), session)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    (status, body)
+}
+
+/// Totals of a usage answer: the numeric fields and `by_class` summed over buckets.
+pub fn totals(body: &Value) -> Value {
+    let mut sum = json!({
+        "requests": 0, "errors": 0, "rate_limited": 0, "cpu_ms": 0, "duration_ms": 0,
+        "bytes_in": 0, "bytes_out": 0, "by_class": {},
+    });
+    for bucket in body["buckets"].as_array().expect("buckets") {
+        for field in [
+            "requests",
+            "errors",
+            "rate_limited",
+            "cpu_ms",
+            "duration_ms",
+            "bytes_in",
+            "bytes_out",
+        ] {
+            sum[field] = json!(sum[field].as_i64().unwrap() + bucket[field].as_i64().unwrap());
+        }
+        for (class, count) in bucket["by_class"].as_object().expect("by_class") {
+            let before = sum["by_class"][class].as_i64().unwrap_or(0);
+            sum["by_class"][class] = json!(before + count.as_i64().unwrap());
+        }
+    }
+    sum
+}
+
+/// Polls usage until `requests` reaches `expected` (the batch writer is asynchronous).
+pub async fn usage_totals(
+    server: &TestServer,
+    session: &Session,
+    query: &str,
+    expected: i64,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = usage(server, session, query).await;
+        assert_eq!(status, 200, "usage?{query}: {body}");
+        last = totals(&body);
+        if last["requests"].as_i64() == Some(expected) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("usage?{query} never reached {expected} requests: {last}");
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::common::{
     PASSWORD, Session, TOKEN, TestServer, WHOAMI, assert_bearer_challenge, assert_mentions,
     expect_error, expect_status, fails, find_cookie, forbidden, header, header_u64, json_status,
-    key_of, no_redirects, set_cookies, strings,
+    key_of, no_redirects, set_cookies, strings, usage_totals,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1108,6 +1108,27 @@ async fn scripts_cannot_change_who_they_act_as() {
         "{me}"
     );
     assert!(me["requests"].as_u64().unwrap() >= 2, "{me}");
+    // Usage is charged to whoever really called: the host's record, not the script's objects.
+    let (admin_id, user_id) = (
+        admin.user["id"].as_i64().unwrap(),
+        user.user["id"].as_i64().unwrap(),
+    );
+    let key_id = server.get_with_key(&key, "/auth/me").await["api_key"]["id"].clone();
+    usage_totals(
+        &server,
+        &admin,
+        &format!("script=spoof&user_id={admin_id}"),
+        8,
+    )
+    .await;
+    usage_totals(
+        &server,
+        &admin,
+        &format!("script=spoof&user_id={user_id}"),
+        9,
+    )
+    .await;
+    usage_totals(&server, &admin, &format!("script=spoof&key_id={key_id}"), 4).await;
     server.stop().await;
 }
 

@@ -514,3 +514,39 @@ async fn manage_keys_act_with_their_owners_permissions_only() {
     assert_eq!(server.get_text("/a-app").await, "from admin");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn last_use_is_recorded_in_batches_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let admin = server.first_admin().await;
+    let used = server
+        .mint_key(&admin, json!({ "name": "used", "scopes": ["invoke"] }))
+        .await;
+    server
+        .mint_key(&admin, json!({ "name": "idle", "scopes": ["invoke"] }))
+        .await;
+    server.get_with_key(&used, "/auth/me").await;
+    // Uses are kept in memory and written in batches (every 30 s); shutting down flushes them.
+    server.stop().await;
+
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let admin = server.login("admin@example.com").await;
+    let listed = json_status(
+        server.with_session(Method::GET, "/engine/api/keys", &admin),
+        200,
+    )
+    .await;
+    let by_name = |name: &str| {
+        listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert!(by_name("used")["last_used_at"].is_string(), "{listed}");
+    assert_eq!(by_name("idle")["last_used_at"], Value::Null, "{listed}");
+    server.stop().await;
+}

@@ -7,14 +7,12 @@
 //! on a manual clock by the unit tests in `src/rate_limit.rs`; these tests check the plumbing
 //! from a tier to the headers and status codes a client sees.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{
     Session, TestServer, assert_mentions, expect_error, forbidden, header, header_u64, json_status,
-    key_of,
+    key_of, totals, usage, usage_totals,
 };
 
 /// Every metered route, plus public twins.
@@ -361,63 +359,6 @@ async fn without_anonymous_limits_public_routes_are_unmetered() {
         assert!(response.headers().get("ratelimit-limit").is_none());
         assert!(response.headers().get("ratelimit-policy").is_none());
     }
-}
-
-/// Usage summed over every bucket of `GET /engine/api/usage?{query}` as `session`.
-async fn usage(
-    server: &TestServer,
-    session: &Session,
-    query: &str,
-) -> (reqwest::StatusCode, Value) {
-    let response = server
-        .with_session(Method::GET, &format!("/engine/api/usage?{query}"), session)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    (status, body)
-}
-
-/// Totals of a usage answer: the numeric fields and `by_class` summed over buckets.
-fn totals(body: &Value) -> Value {
-    let mut sum = json!({
-        "requests": 0, "errors": 0, "rate_limited": 0, "cpu_ms": 0, "duration_ms": 0,
-        "bytes_in": 0, "bytes_out": 0, "by_class": {},
-    });
-    for bucket in body["buckets"].as_array().expect("buckets") {
-        for field in [
-            "requests",
-            "errors",
-            "rate_limited",
-            "cpu_ms",
-            "duration_ms",
-            "bytes_in",
-            "bytes_out",
-        ] {
-            sum[field] = json!(sum[field].as_i64().unwrap() + bucket[field].as_i64().unwrap());
-        }
-        for (class, count) in bucket["by_class"].as_object().expect("by_class") {
-            let before = sum["by_class"][class].as_i64().unwrap_or(0);
-            sum["by_class"][class] = json!(before + count.as_i64().unwrap());
-        }
-    }
-    sum
-}
-
-/// Polls usage until `requests` reaches `expected` (the batch writer is asynchronous).
-async fn usage_totals(server: &TestServer, session: &Session, query: &str, expected: i64) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        let (status, body) = usage(server, session, query).await;
-        assert_eq!(status, 200, "usage?{query}: {body}");
-        last = totals(&body);
-        if last["requests"].as_i64() == Some(expected) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("usage?{query} never reached {expected} requests: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
