@@ -59,7 +59,7 @@ impl Server {
         });
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        while !http_get(&format!("{base}/health/ready")).is_some_and(|(status, _)| status == 200) {
+        while http_get(&format!("{base}/health/ready")).is_none_or(|(status, _)| status != 200) {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "kiln serve did not become ready"
