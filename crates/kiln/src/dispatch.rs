@@ -6,7 +6,7 @@
 //! 503, a thrown `HttpError`'s own status…).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,7 +18,7 @@ use kiln_store::UsageEvent;
 use crate::auth::client::ClientMeta;
 use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
-use crate::metering::{ConcurrencySlot, ErrorClass, denied_response, tier_limits};
+use crate::metering::{ErrorClass, Metered, meter};
 use crate::route_cors::RouteCors;
 use crate::routing::Lookup;
 use crate::server::AppState;
@@ -154,98 +154,6 @@ async fn admit(
         },
     }
     Ok(caller)
-}
-
-/// What metering decided before the invocation.
-struct Metered {
-    headers: HeaderMap,
-    cpu_limit: Option<Duration>,
-    body_limit: usize,
-    _slot: Option<ConcurrencySlot>,
-}
-
-impl Metered {
-    /// No limits beyond the server's own.
-    fn unmetered(state: &AppState) -> Metered {
-        Metered {
-            headers: HeaderMap::new(),
-            cpu_limit: None,
-            body_limit: state.config.http.max_body_bytes,
-            _slot: None,
-        }
-    }
-}
-
-/// Applies the caller's rate limit, quota and concurrency cap (API keys: their tier; anonymous
-/// callers: the per-IP limits when configured).
-async fn meter(
-    state: &AppState,
-    caller: Option<&Caller>,
-    client: &ClientMeta,
-) -> Result<Metered, (ApiError, HeaderMap)> {
-    let store = state.scripts.store();
-    let mut metered = Metered::unmetered(state);
-    if let Some(key) = caller.and_then(|c| c.api_key.as_ref()) {
-        let tier = match store.get_tier(&key.tier).await {
-            Ok(Some(tier)) => tier,
-            Ok(None) => {
-                return Err((
-                    ApiError::internal(format!(
-                        "key {} is on a missing tier {}",
-                        key.prefix, key.tier
-                    )),
-                    HeaderMap::new(),
-                ));
-            }
-            Err(error) => return Err((ApiError::from(error), HeaderMap::new())),
-        };
-        // The concurrency slot is taken before the rate check: a call refused for want of a
-        // slot must not consume minute capacity or day quota (the day count seeded from the
-        // store after a restart leaves these 429s out too).
-        metered._slot = state.metering.acquire(key.id, tier.max_concurrent);
-        if metered._slot.is_none() {
-            return Err((
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "CONCURRENCY_LIMIT",
-                    format!(
-                        "the {} tier allows {} concurrent calls per key; retry when one finishes",
-                        tier.name, tier.max_concurrent
-                    ),
-                ),
-                HeaderMap::from_iter([(header::RETRY_AFTER, HeaderValue::from_static("1"))]),
-            ));
-        }
-        let subject = format!("key:{}", key.id);
-        let decision = state
-            .metering
-            .check(store.as_ref(), &subject, Some(key.id), tier_limits(&tier))
-            .await;
-        if !decision.allowed {
-            return Err(denied_response(&decision));
-        }
-        decision.write_headers(&mut metered.headers);
-        metered.cpu_limit = Some(Duration::from_millis(
-            u64::try_from(tier.cpu_ms).unwrap_or(1),
-        ));
-        metered.body_limit = metered
-            .body_limit
-            .min(usize::try_from(tier.max_input_bytes).unwrap_or(usize::MAX));
-    } else if caller.is_none() {
-        let limits = state.metering.anonymous_limits();
-        if !limits.is_unlimited() {
-            let subject = format!("ip:{}", client.ip);
-            let decision = state
-                .metering
-                .check(store.as_ref(), &subject, None, limits)
-                .await;
-            if !decision.allowed {
-                return Err(denied_response(&decision));
-            }
-            decision.write_headers(&mut metered.headers);
-        }
-    }
-    Ok(metered)
 }
 
 /// Answers a CORS preflight for a script route with a `cors` option; `None` when the request

@@ -11,13 +11,15 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use kiln_store::{Store, TierRecord, UsageEvent};
 
-use crate::auth::AuthService;
+use crate::auth::client::ClientMeta;
+use crate::auth::{AuthService, Caller};
 use crate::batching::{BatchWriter, Batcher};
 use crate::config::{Config, LimiterFailure};
 use crate::error::ApiError;
 use crate::rate_limit::{
     Decision, Denial, FailurePolicy, Limiter, LocalLimiter, RateLimits, check_with_policy,
 };
+use crate::server::AppState;
 
 /// Usage events buffered before new ones are dropped.
 const USAGE_BUFFER: usize = 100_000;
@@ -241,6 +243,106 @@ impl Drop for ConcurrencySlot {
             }
         }
     }
+}
+
+/// What metering decided before the invocation.
+pub struct Metered {
+    /// Rate-limit headers for the answer.
+    pub headers: HeaderMap,
+    /// The caller's tier CPU budget, if tighter limits apply.
+    pub cpu_limit: Option<Duration>,
+    /// Largest accepted request body.
+    pub body_limit: usize,
+    /// The tier, when an API key is metered.
+    pub tier: Option<TierRecord>,
+    /// The concurrency slot held for the call.
+    pub slot: Option<ConcurrencySlot>,
+}
+
+impl Metered {
+    /// No limits beyond the server's own.
+    pub fn unmetered(state: &AppState) -> Metered {
+        Metered {
+            headers: HeaderMap::new(),
+            cpu_limit: None,
+            body_limit: state.config.http.max_body_bytes,
+            tier: None,
+            slot: None,
+        }
+    }
+}
+
+/// Applies the caller's rate limit, quota and concurrency cap (API keys: their tier; anonymous
+/// callers: the per-IP limits when configured).
+pub async fn meter(
+    state: &AppState,
+    caller: Option<&Caller>,
+    client: &ClientMeta,
+) -> Result<Metered, (ApiError, HeaderMap)> {
+    let store = state.scripts.store();
+    let mut metered = Metered::unmetered(state);
+    if let Some(key) = caller.and_then(|c| c.api_key.as_ref()) {
+        let tier = match store.get_tier(&key.tier).await {
+            Ok(Some(tier)) => tier,
+            Ok(None) => {
+                return Err((
+                    ApiError::internal(format!(
+                        "key {} is on a missing tier {}",
+                        key.prefix, key.tier
+                    )),
+                    HeaderMap::new(),
+                ));
+            }
+            Err(error) => return Err((ApiError::from(error), HeaderMap::new())),
+        };
+        // The concurrency slot is taken before the rate check: a call refused for want of a
+        // slot must not consume minute capacity or day quota (the day count seeded from the
+        // store after a restart leaves these 429s out too).
+        metered.slot = state.metering.acquire(key.id, tier.max_concurrent);
+        if metered.slot.is_none() {
+            return Err((
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "CONCURRENCY_LIMIT",
+                    format!(
+                        "the {} tier allows {} concurrent calls per key; retry when one finishes",
+                        tier.name, tier.max_concurrent
+                    ),
+                ),
+                HeaderMap::from_iter([(header::RETRY_AFTER, HeaderValue::from_static("1"))]),
+            ));
+        }
+        let subject = format!("key:{}", key.id);
+        let decision = state
+            .metering
+            .check(store.as_ref(), &subject, Some(key.id), tier_limits(&tier))
+            .await;
+        if !decision.allowed {
+            return Err(denied_response(&decision));
+        }
+        decision.write_headers(&mut metered.headers);
+        metered.cpu_limit = Some(Duration::from_millis(
+            u64::try_from(tier.cpu_ms).unwrap_or(1),
+        ));
+        metered.body_limit = metered
+            .body_limit
+            .min(usize::try_from(tier.max_input_bytes).unwrap_or(usize::MAX));
+        metered.tier = Some(tier);
+    } else if caller.is_none() {
+        let limits = state.metering.anonymous_limits();
+        if !limits.is_unlimited() {
+            let subject = format!("ip:{}", client.ip);
+            let decision = state
+                .metering
+                .check(store.as_ref(), &subject, None, limits)
+                .await;
+            if !decision.allowed {
+                return Err(denied_response(&decision));
+            }
+            decision.write_headers(&mut metered.headers);
+        }
+    }
+    Ok(metered)
 }
 
 /// The rate limits of a tier.
