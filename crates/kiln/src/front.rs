@@ -19,7 +19,13 @@ use crate::dispatch;
 use crate::server::AppState;
 
 /// Path prefixes (and exact paths) served by Kiln's own router.
-const KILN_PATHS: [&str; 3] = ["/health", "/engine/api", "/auth"];
+const KILN_PATHS: [&str; 5] = [
+    "/health",
+    "/engine/api",
+    "/auth",
+    "/execute",
+    "/api/execute",
+];
 
 /// True when `path` is one of Kiln's own (handled by the router, not by scripts).
 pub fn is_kiln_path(path: &str) -> bool {

@@ -11,6 +11,7 @@
 //! - [`route_cors`]: CORS policies of individual script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
+//! - [`execute`]: one-shot WebAssembly execution (`POST /execute`, WasmWiz-compatible).
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
 //! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
 //! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod execute;
 pub mod front;
 pub mod health;
 pub mod http_policy;

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use kiln_js::{Engine, EngineConfig};
 use kiln_store::{SqliteStore, Store};
 
@@ -45,7 +45,7 @@ use crate::http_policy;
 use crate::metering::Metering;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
-use crate::{api, auth, dispatch, health};
+use crate::{api, auth, dispatch, execute, health};
 
 /// Everything request handlers share.
 pub struct AppState {
@@ -59,6 +59,8 @@ pub struct AppState {
     pub metering: Arc<Metering>,
     /// Configured OIDC providers.
     pub oidc: Arc<OidcRegistry>,
+    /// The WebAssembly runtime (module cache, sandbox).
+    pub wasm: Arc<kiln_wasm::WasmRuntime>,
     /// The script log pipeline (for its counters).
     pub log_pipeline: Arc<LogPipeline>,
 }
@@ -91,6 +93,8 @@ fn kiln_router(state: Arc<AppState>) -> Router {
             "/engine/api",
             api::router(state.clone()).layer(DefaultBodyLimit::max(api_body_limit)),
         )
+        .route("/execute", execute_route())
+        .route("/api/execute", execute_route())
         .nest(
             "/auth",
             auth::routes::router()
@@ -99,6 +103,11 @@ fn kiln_router(state: Arc<AppState>) -> Router {
         .fallback(dispatch::script_route)
         .layer(axum::middleware::map_request(with_client_meta))
         .with_state(state)
+}
+
+/// `POST` of the one-shot execution API, with its own body limit (modules are large).
+fn execute_route() -> axum::routing::MethodRouter<Arc<AppState>> {
+    post(execute::execute).layer(DefaultBodyLimit::max(execute::MAX_BODY_BYTES))
 }
 
 /// Records who the client is ([`ClientMeta`]) in the request's extensions for handlers.
@@ -128,6 +137,14 @@ pub async fn run(
     let admin_token = AdminToken::bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
     let auth = Arc::new(AuthService::start(store.clone(), config.clone(), admin_token).await?);
     let (metering, usage_writer) = Metering::start(store.clone(), &config);
+    let wasm = Arc::new(
+        kiln_wasm::WasmRuntime::new(kiln_wasm::RuntimeConfig {
+            cache_dir: Some(config.data_dir.join("wasm-cache")),
+            max_module_bytes: execute::MAX_MODULE_BYTES,
+            ..kiln_wasm::RuntimeConfig::default()
+        })
+        .context("starting the WebAssembly runtime")?,
+    );
     let housekeeping = metering.spawn_housekeeping(store.clone(), auth.clone(), config.clone());
     let (log_pipeline, log_writer) =
         script_logs::start(store.clone(), config.logs.retention_per_script);
@@ -159,6 +176,7 @@ pub async fn run(
             config.auth.oidc.clone(),
             config.auth.public_url.clone(),
         )),
+        wasm,
         log_pipeline,
     });
     let address = listener.local_addr()?;

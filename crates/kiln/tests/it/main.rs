@@ -7,6 +7,7 @@ mod common;
 
 mod api;
 mod deploy;
+mod execute;
 mod globals;
 mod handlers;
 mod hostile;

@@ -1,0 +1,241 @@
+//! One-shot WebAssembly execution over HTTP (`POST /execute`, `/api/execute`): WasmWiz's
+//! multipart fields and answers, API keys and tiers, hostile modules, usage. Modules are built
+//! from WAT in the test; the WasmWiz sample binaries run too when `../shared/fixtures/wasmwiz`
+//! exists.
+
+use std::path::Path;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::common::{Session, TestServer, expect_error, header, key_of, usage_totals};
+
+/// `fd_write`s `text` to stdout, then returns (exit 0).
+fn hello(text: &str) -> Vec<u8> {
+    let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
+    wat::parse_str(format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "{escaped}")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const {len}))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))))"#,
+        len = text.len()
+    ))
+    .expect("wat")
+}
+
+/// Copies stdin to stdout.
+fn echo() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (loop $more
+              (i32.store (i32.const 0) (i32.const 1024))
+              (i32.store (i32.const 4) (i32.const 4096))
+              (drop (call $r (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+              (if (i32.gt_u (i32.load (i32.const 8)) (i32.const 0))
+                (then
+                  (i32.store (i32.const 4) (i32.load (i32.const 8)))
+                  (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))
+                  (br $more))))))"#,
+    )
+    .expect("wat")
+}
+
+const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32)
+  (i32.add (local.get 0) (local.get 1))))"#;
+const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
+const BOMB: &str = r#"(module (memory 1) (func (export "_start")
+  (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#;
+const EXIT3: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 3))))"#;
+
+fn module(wat: &str) -> Vec<u8> {
+    wat::parse_str(wat).expect("wat")
+}
+
+/// A server with an admin and an `execute` key on `tier`.
+async fn with_key(tier: &str) -> (TestServer, Session, String) {
+    let server = TestServer::start().await;
+    let admin = server.first_admin().await;
+    let created = server
+        .create_key(
+            &admin,
+            json!({ "name": "wasm", "tier": tier, "scopes": ["execute"] }),
+        )
+        .await;
+    (server, admin, key_of(&created))
+}
+
+async fn run(server: &TestServer, path: &str, key: &str, form: Form) -> reqwest::Response {
+    server
+        .client
+        .post(server.url(path))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .expect("request")
+}
+
+fn wasm_form(bytes: Vec<u8>) -> Form {
+    Form::new().part("wasm", Part::bytes(bytes).file_name("module.wasm"))
+}
+
+async fn ok_json(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn failed(response: reqwest::Response, code: &str) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_code"], code, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_run_with_stdin_and_answer_wasmwiz_json() {
+    let (server, _admin, key) = with_key("free").await;
+    let response = run(
+        &server,
+        "/execute",
+        &key,
+        wasm_form(hello("Hello, World!\n")),
+    )
+    .await;
+    assert!(header(&response, "ratelimit-limit").is_some());
+    let body = ok_json(response).await;
+    assert_eq!(body["output"], "Hello, World!\n");
+    assert_eq!(body["error"], Value::Null);
+    assert_eq!(body["exit_code"], 0);
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    for field in ["duration_ms", "cpu_ms", "memory_peak_bytes"] {
+        assert!(body[field].is_u64(), "{field}: {body}");
+    }
+
+    // The WasmWiz field aliases, on the other path.
+    let form = Form::new()
+        .part("wasm_file", Part::bytes(echo()).file_name("echo.wasm"))
+        .text("input_data", "echo me\n");
+    let body = ok_json(run(&server, "/api/execute", &key, form).await).await;
+    assert_eq!(body["output"], "echo me\n");
+
+    let form = wasm_form(module(ADD))
+        .text("function", "add")
+        .text("args", "[2, 40]");
+    let body = ok_json(run(&server, "/execute", &key, form).await).await;
+    assert_eq!(body["result"], json!([42]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_wasmwiz_statuses() {
+    let (server, admin, key) = with_key("free").await;
+    let not_wasm = wasm_form(b"#!/bin/sh\necho hi\n".to_vec());
+    expect_error(
+        run(&server, "/execute", &key, not_wasm).await,
+        400,
+        "NOT_WASM",
+    )
+    .await;
+    let missing = Form::new().text("input", "x");
+    expect_error(
+        run(&server, "/execute", &key, missing).await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    let huge = wasm_form(vec![0; 5 * 1024 * 1024 + 1]);
+    expect_error(
+        run(&server, "/execute", &key, huge).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
+    let response = server
+        .client
+        .post(server.url("/execute"))
+        .multipart(wasm_form(module(ADD)))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 401, "API_KEY_REQUIRED").await;
+    let invoke_only = key_of(
+        &server
+            .create_key(&admin, json!({ "name": "js", "scopes": ["invoke"] }))
+            .await,
+    );
+    let response = run(&server, "/execute", &invoke_only, wasm_form(module(ADD))).await;
+    expect_error(response, 403, "INSUFFICIENT_SCOPE").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_modules_fail_with_a_code_and_usage_is_recorded() {
+    let (server, admin, key) = with_key("free").await;
+    failed(
+        run(&server, "/execute", &key, wasm_form(module(SPIN))).await,
+        "TIME_LIMIT_EXCEEDED",
+    )
+    .await;
+    failed(
+        run(&server, "/execute", &key, wasm_form(module(BOMB))).await,
+        "MEMORY_LIMIT_EXCEEDED",
+    )
+    .await;
+    let body = failed(
+        run(&server, "/execute", &key, wasm_form(module(EXIT3))).await,
+        "EXIT_NONZERO",
+    )
+    .await;
+    assert_eq!(body["exit_code"], 3);
+    ok_json(run(&server, "/execute", &key, wasm_form(hello("ok"))).await).await;
+
+    let me = server.get_with_key(&key, "/auth/me").await;
+    let key_id = me["api_key"]["id"].clone();
+    let totals = usage_totals(&server, &admin, &format!("key_id={key_id}"), 4).await;
+    assert_eq!(totals["by_class"]["success"], 1, "{totals}");
+    assert_eq!(totals["by_class"]["time_limit_exceeded"], 1, "{totals}");
+    assert_eq!(totals["by_class"]["memory_limit_exceeded"], 1, "{totals}");
+    assert_eq!(totals["by_class"]["execution_error"], 1, "{totals}");
+}
+
+/// The modules WasmWiz shipped run unchanged (when the shared fixtures are present).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasmwiz_sample_modules_run_unchanged() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/wasmwiz");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is not present", dir.display());
+        return;
+    }
+    let (server, _admin, key) = with_key("pro").await;
+    for name in ["hello_world", "calc_add", "echo"] {
+        let Ok(bytes) = std::fs::read(dir.join(format!("{name}.wasm"))) else {
+            continue;
+        };
+        let input = std::fs::read(dir.join(format!("{name}_input.txt"))).unwrap_or_default();
+        let expected =
+            std::fs::read_to_string(dir.join(format!("{name}_output.txt"))).unwrap_or_default();
+        let form = wasm_form(bytes).part("input", Part::bytes(input));
+        let body = ok_json(run(&server, "/execute", &key, form).await).await;
+        assert_eq!(
+            body["output"].as_str().unwrap().trim_end(),
+            expected.trim_end(),
+            "{name}: {body}"
+        );
+    }
+}
