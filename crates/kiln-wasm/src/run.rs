@@ -24,6 +24,8 @@ use crate::wasi;
 
 /// How wasmtime's backtrace context introduces itself in an error chain.
 const BACKTRACE_PREFIX: &str = "error while executing at ";
+/// Lines of wasm backtrace kept in a trap message (a stack overflow has thousands of frames).
+const MAX_BACKTRACE_LINES: usize = 21;
 /// The export a WASI command runs.
 const START: &str = "_start";
 /// The export a WASI reactor wants called before any other.
@@ -219,7 +221,7 @@ pub(crate) fn execute(
                     started,
                 ),
                 limiter: GuestLimiter::new(&limits),
-                deadline: started + limits.time,
+                deadline: deadline(started, limits.time),
                 clock_origin: started,
                 slept_past_deadline: false,
             };
@@ -253,6 +255,15 @@ pub(crate) fn execute(
         cpu_time: Duration::from_nanos(cpu_ns),
         memory_peak_bytes: memory_peak,
     }
+}
+
+/// When a budget of `time` from `started` ends (a year on, for budgets past `Instant`'s range).
+fn deadline(started: Instant, time: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    started
+        .checked_add(time)
+        .or_else(|| started.checked_add(YEAR))
+        .unwrap_or(started)
 }
 
 /// Epoch ticks for a time budget: rounded up, plus one because the current tick may end at once.
@@ -531,9 +542,15 @@ fn classify(
         // "error while executing at wasm backtrace:\n    0: …" → "wasm backtrace:\n    0: …"
         let frames = frames.trim_end();
         let frames = frames.strip_prefix(BACKTRACE_PREFIX).unwrap_or(frames);
-        if !frames.is_empty() {
+        let mut lines = frames.lines();
+        let shown: Vec<&str> = lines.by_ref().take(MAX_BACKTRACE_LINES).collect();
+        let hidden = lines.count();
+        if !shown.is_empty() {
             message.push('\n');
-            message.push_str(frames);
+            message.push_str(&shown.join("\n"));
+        }
+        if hidden > 0 {
+            message.push_str(&format!("\n    … {hidden} more frames"));
         }
     }
     (ExecStatus::Trap { message }, None)
