@@ -1,4 +1,4 @@
-//! The runtime: one wasmtime engine, its epoch ticker, its linkers and its module cache.
+//! The runtime: one wasmtime engine, its epoch ticker, its linker and its module cache.
 //!
 //! [`WasmRuntime::prepare`] turns bytes into a [`PreparedModule`] (checked, compiled, linked
 //! once as an `InstancePre`), going through a bounded in-memory cache and, when configured, the
@@ -19,7 +19,7 @@ use crate::error::WasmError;
 use crate::exec::{ExecOutcome, ExecRequest, ExecStatus};
 use crate::limits::{DEFAULT_CACHE_ENTRIES, DEFAULT_MAX_MODULE_BYTES};
 use crate::run::{self, RunState};
-use crate::wasi::{Linkers, WASI_MODULE};
+use crate::wasi::{GuestLinker, WASI_MODULE};
 
 /// How a [`WasmRuntime`] is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl fmt::Debug for PreparedModule {
 /// Kiln's WebAssembly runtime; share one per process (it is `Send + Sync`).
 pub struct WasmRuntime {
     engine: Engine,
-    linkers: Linkers,
+    linker: GuestLinker,
     memory: moka::sync::Cache<String, Arc<PreparedModule>>,
     disk: Option<DiskCache>,
     counters: Counters,
@@ -128,7 +128,7 @@ impl WasmRuntime {
         engine_config.epoch_interruption(true);
         let engine =
             Engine::new(&engine_config).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
-        let linkers = Linkers::new(&engine).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
+        let linker = GuestLinker::new(&engine).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let disk = match &config.cache_dir {
             Some(dir) => Some(DiskCache::open(dir, &engine)?),
             None => None,
@@ -139,7 +139,7 @@ impl WasmRuntime {
         let ticker = Ticker::start(engine.clone())?;
         Ok(WasmRuntime {
             engine,
-            linkers,
+            linker,
             memory,
             disk,
             counters: Counters::default(),
@@ -222,7 +222,7 @@ impl WasmRuntime {
     fn link(&self, hash: &str, module: Module) -> Result<PreparedModule, WasmError> {
         let mut uses_wasi = false;
         for import in module.imports() {
-            if !self.linkers.provides(import.module(), import.name()) {
+            if !self.linker.provides(import.module(), import.name()) {
                 return Err(WasmError::UnknownImport {
                     module: import.module().to_owned(),
                     name: import.name().to_owned(),
@@ -231,8 +231,7 @@ impl WasmRuntime {
             uses_wasi |= import.module() == WASI_MODULE;
         }
         let pre = self
-            .linkers
-            .guest
+            .linker
             .instantiate_pre(&module)
             .map_err(|e| WasmError::InvalidModule(format!("{e:#}")))?;
         Ok(PreparedModule {
