@@ -5,6 +5,13 @@
 //! on-disk artifact cache, both keyed by the SHA-256 of the bytes; concurrent prepares of the
 //! same new module compile it once. [`WasmRuntime::run`] instantiates a prepared module in a
 //! fresh store and runs it on the calling thread under the request's limits.
+//!
+//! Instances use wasmtime's on-demand allocator, not the pooling one: a run costs about 2 µs
+//! for a module without WASI imports and 15 µs for a WASI hello world (release build, this
+//! machine), far below anything else on a request, while pooling would reserve address space
+//! and fix per-slot memory sizes up front. A cache hit in `prepare` costs the SHA-256 of the
+//! bytes (0.3 µs for a small module; about 2 ms per MB), so callers serving a stored module
+//! keep its `Arc<PreparedModule>` rather than preparing it per request.
 
 use std::fmt;
 use std::path::PathBuf;
