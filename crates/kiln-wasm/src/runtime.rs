@@ -10,8 +10,8 @@
 //! for a module without WASI imports and 15 µs for a WASI hello world (release build, this
 //! machine), far below anything else on a request, while pooling would reserve address space
 //! and fix per-slot memory sizes up front. A cache hit in `prepare` costs the SHA-256 of the
-//! bytes (0.3 µs for a small module; about 2 ms per MB), so callers serving a stored module
-//! keep its `Arc<PreparedModule>` rather than preparing it per request.
+//! bytes (0.3 µs for a small module, growing with its size), so callers serving a stored
+//! module keep its `Arc<PreparedModule>` rather than preparing it per request.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,7 +55,8 @@ impl Default for RuntimeConfig {
 pub struct CacheStats {
     /// `prepare` calls answered from memory.
     pub hits: u64,
-    /// Modules compiled (neither in memory nor on disk).
+    /// Compilations: modules found neither in memory nor on disk (including ones that then
+    /// failed validation or were refused for their imports; failures are not cached).
     pub misses: u64,
     /// Modules loaded from an on-disk artifact instead of compiled.
     pub disk_hits: u64,
