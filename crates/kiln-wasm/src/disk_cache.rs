@@ -6,7 +6,10 @@
 //! shape compiled code), so a new wasmtime or a changed engine configuration never picks up
 //! old artifacts. Files are written to a temporary file in the same directory and renamed into
 //! place, so a reader never sees a partial artifact. An artifact that is missing, fails its
-//! checksum or is refused by wasmtime is simply compiled again and replaced.
+//! checksum or is refused by wasmtime is simply compiled again and replaced. Opening the cache
+//! removes what can never be used again: artifacts of another engine fingerprint (an older
+//! wasmtime) and temporary files left by a crash. Nothing else is evicted; the directory holds
+//! one artifact per distinct module prepared.
 #![allow(unsafe_code)]
 
 use std::fs;
@@ -19,6 +22,8 @@ use wasmtime::{Engine, Module};
 
 /// Version of the artifact layout; bump it when the file format changes.
 const FORMAT: &[u8] = b"kiln-wasm-artifact-v1";
+/// Name prefix of artifacts being written.
+const TMP_PREFIX: &str = ".tmp-";
 /// Length of the SHA-256 trailer.
 const DIGEST_LEN: usize = 32;
 
@@ -60,10 +65,37 @@ impl DiskCache {
     /// Opens (creating it if needed) the cache directory `dir` for artifacts of `engine`.
     pub(crate) fn open(dir: &Path, engine: &Engine) -> std::io::Result<DiskCache> {
         fs::create_dir_all(dir)?;
-        Ok(DiskCache {
+        let cache = DiskCache {
             dir: dir.to_path_buf(),
             fingerprint: engine_fingerprint(engine),
-        })
+        };
+        cache.prune()?;
+        Ok(cache)
+    }
+
+    /// Removes stale artifacts (another fingerprint) and leftover temporary files.
+    fn prune(&self) -> std::io::Result<()> {
+        let current = format!("-{}.cwasm", self.fingerprint);
+        let mut removed = 0usize;
+        for entry in fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let stale = name.ends_with(".cwasm") && !name.ends_with(&current);
+            if stale || name.starts_with(TMP_PREFIX) {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(err) => {
+                        tracing::warn!(path = %path.display(), error = %err, "cannot remove stale wasm artifact");
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(dir = %self.dir.display(), removed, "removed stale compiled wasm artifacts");
+        }
+        Ok(())
     }
 
     /// Where the artifact for the module with content hash `hash` lives.
@@ -120,7 +152,7 @@ impl DiskCache {
         let artifact = module.serialize().map_err(std::io::Error::other)?;
         let digest = Sha256::digest(&artifact);
         let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(TMP_PREFIX)
             .suffix(".cwasm")
             .tempfile_in(&self.dir)?;
         tmp.write_all(&artifact)?;

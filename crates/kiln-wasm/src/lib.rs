@@ -22,6 +22,8 @@
 //!
 //! Both `prepare` and `run` block the calling thread; async callers use `spawn_blocking`.
 
+#![warn(missing_docs)]
+
 mod cpu_clock;
 mod disk_cache;
 mod epoch;

@@ -24,6 +24,8 @@ use crate::wasi;
 
 /// How wasmtime's backtrace context introduces itself in an error chain.
 const BACKTRACE_PREFIX: &str = "error while executing at ";
+/// Lines of wasm backtrace kept in a trap message (a stack overflow has thousands of frames).
+const MAX_BACKTRACE_LINES: usize = 21;
 /// The export a WASI command runs.
 const START: &str = "_start";
 /// The export a WASI reactor wants called before any other.
@@ -58,44 +60,99 @@ impl RunState {
 /// The store's `ResourceLimiter`: caps total linear memory and table elements, counts peak
 /// memory, and remembers which limit (if any) stopped the guest.
 struct GuestLimiter {
-    memory_limit: u64,
-    table_limit: u64,
-    memory_bytes: u64,
-    memory_peak: u64,
-    table_elements: u64,
-    /// The last approved memory growth `(from, to)`, undone if wasmtime then fails it.
-    pending_memory: Option<(u64, u64)>,
-    pending_table: Option<(u64, u64)>,
-    memory_hit: bool,
-    /// Elements the guest asked for when it hit the table limit.
-    table_hit: Option<u64>,
+    /// Bytes of linear memory, all memories together.
+    memory: Budget,
+    /// Elements, all tables together.
+    tables: Budget,
 }
 
-/// A growth refused by the limiter; the guest traps with it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct LimitRefused(String);
+/// One limited quantity summed over all of a store's memories (or tables).
+struct Budget {
+    limit: u64,
+    used: u64,
+    peak: u64,
+    /// The last approved growth `(used before, used after, peak before)`, undone if wasmtime
+    /// then fails it.
+    pending: Option<(u64, u64, u64)>,
+    /// The total the guest asked for when it went over the limit.
+    exceeded: Option<u64>,
+}
 
-impl GuestLimiter {
-    fn new(limits: &ExecLimits) -> GuestLimiter {
-        GuestLimiter {
-            memory_limit: limits.memory_bytes,
-            table_limit: u64::from(limits.max_table_elements),
-            memory_bytes: 0,
-            memory_peak: 0,
-            table_elements: 0,
-            pending_memory: None,
-            pending_table: None,
-            memory_hit: false,
-            table_hit: None,
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            limit,
+            used: 0,
+            peak: 0,
+            pending: None,
+            exceeded: None,
+        }
+    }
+
+    /// Approves (`Ok(true)`) or refuses the spec way (`Ok(false)`, growth past the memory's or
+    /// table's own declared maximum, which is not Kiln's limit) one growth; `Err(total)` when
+    /// the total would pass the limit.
+    fn grow(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, u64> {
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        let total = self
+            .used
+            .saturating_sub(current as u64)
+            .saturating_add(desired as u64);
+        if total > self.limit {
+            self.exceeded = Some(total);
+            return Err(total);
+        }
+        self.pending = Some((self.used, total, self.peak));
+        self.used = total;
+        self.peak = self.peak.max(total);
+        Ok(true)
+    }
+
+    /// Undoes the last approved growth, which wasmtime failed after all.
+    fn grow_failed(&mut self) {
+        if let Some((before, after, peak)) = self.pending.take()
+            && self.used == after
+        {
+            self.used = before;
+            self.peak = peak;
         }
     }
 }
 
-fn grown(total: u64, current: usize, desired: usize) -> u64 {
-    total
-        .saturating_sub(current as u64)
-        .saturating_add(desired as u64)
+/// A growth refused by the limiter; the guest traps with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} limit exceeded: the module asked for {asked} {unit}; the limit is {limit}")]
+struct LimitRefused {
+    what: &'static str,
+    unit: &'static str,
+    asked: u64,
+    limit: u64,
+}
+
+impl GuestLimiter {
+    fn new(limits: &ExecLimits) -> GuestLimiter {
+        GuestLimiter {
+            memory: Budget::new(limits.memory_bytes),
+            tables: Budget::new(u64::from(limits.max_table_elements)),
+        }
+    }
+
+    /// The trap message for a table growth past the limit, if that is what happened.
+    fn table_refusal(&self) -> Option<LimitRefused> {
+        self.tables.exceeded.map(|asked| LimitRefused {
+            what: "table",
+            unit: "table elements",
+            asked,
+            limit: self.tables.limit,
+        })
+    }
 }
 
 impl ResourceLimiter for GuestLimiter {
@@ -105,32 +162,20 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Growth past the memory's own declared maximum fails the spec way (`memory.grow`
-        // returns -1); it is not Kiln's limit.
-        if maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
-        }
-        let total = grown(self.memory_bytes, current, desired);
-        if total > self.memory_limit {
-            self.memory_hit = true;
-            return Err(wasmtime::Error::new(LimitRefused(format!(
-                "memory limit exceeded: the module asked for {total} bytes of linear memory; \
-                 the limit is {} bytes",
-                self.memory_limit
-            ))));
-        }
-        self.pending_memory = Some((self.memory_bytes, total));
-        self.memory_bytes = total;
-        self.memory_peak = self.memory_peak.max(total);
-        Ok(true)
+        self.memory
+            .grow(current, desired, maximum)
+            .map_err(|asked| {
+                wasmtime::Error::new(LimitRefused {
+                    what: "memory",
+                    unit: "bytes of linear memory",
+                    asked,
+                    limit: self.memory.limit,
+                })
+            })
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        if let Some((before, after)) = self.pending_memory.take()
-            && self.memory_bytes == after
-        {
-            self.memory_bytes = before;
-        }
+        self.memory.grow_failed();
         Ok(())
     }
 
@@ -140,29 +185,15 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
-        }
-        let total = grown(self.table_elements, current, desired);
-        if total > self.table_limit {
-            self.table_hit = Some(total);
-            return Err(wasmtime::Error::new(LimitRefused(format!(
-                "table limit exceeded: the module asked for {total} table elements; the limit \
-                 is {}",
-                self.table_limit
-            ))));
-        }
-        self.pending_table = Some((self.table_elements, total));
-        self.table_elements = total;
-        Ok(true)
+        self.tables.grow(current, desired, maximum).map_err(|_| {
+            self.table_refusal()
+                .map(wasmtime::Error::new)
+                .unwrap_or_else(|| wasmtime::format_err!("table limit exceeded"))
+        })
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        if let Some((before, after)) = self.pending_table.take()
-            && self.table_elements == after
-        {
-            self.table_elements = before;
-        }
+        self.tables.grow_failed();
         Ok(())
     }
 
@@ -219,7 +250,7 @@ pub(crate) fn execute(
                     started,
                 ),
                 limiter: GuestLimiter::new(&limits),
-                deadline: started + limits.time,
+                deadline: deadline(started, limits.time),
                 clock_origin: started,
                 slept_past_deadline: false,
             };
@@ -228,7 +259,7 @@ pub(crate) fn execute(
             store.set_epoch_deadline(deadline_ticks(limits.time));
             store.epoch_deadline_trap();
             let result = call(&mut store, module, entry, &mut returned);
-            memory_peak = store.data().limiter.memory_peak;
+            memory_peak = store.data().limiter.memory.peak;
             match result {
                 Ok(()) => (ExecStatus::Success, None),
                 Err(err) => classify(
@@ -253,6 +284,15 @@ pub(crate) fn execute(
         cpu_time: Duration::from_nanos(cpu_ns),
         memory_peak_bytes: memory_peak,
     }
+}
+
+/// When a budget of `time` from `started` ends (a year on, for budgets past `Instant`'s range).
+fn deadline(started: Instant, time: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    started
+        .checked_add(time)
+        .or_else(|| started.checked_add(YEAR))
+        .unwrap_or(started)
 }
 
 /// Epoch ticks for a time budget: rounded up, plus one because the current tick may end at once.
@@ -490,14 +530,11 @@ fn classify(
     if output_overflowed {
         return (ExecStatus::OutputLimitExceeded, None);
     }
-    if state.limiter.memory_hit {
+    if state.limiter.memory.exceeded.is_some() {
         return (ExecStatus::MemoryLimitExceeded, None);
     }
-    if let Some(asked) = state.limiter.table_hit {
-        let message = format!(
-            "table limit exceeded: the module asked for {asked} table elements; the limit is {}",
-            state.limiter.table_limit
-        );
+    if let Some(refusal) = state.limiter.table_refusal() {
+        let message = refusal.to_string();
         return (ExecStatus::Trap { message }, None);
     }
     if state.slept_past_deadline {
@@ -531,9 +568,15 @@ fn classify(
         // "error while executing at wasm backtrace:\n    0: …" → "wasm backtrace:\n    0: …"
         let frames = frames.trim_end();
         let frames = frames.strip_prefix(BACKTRACE_PREFIX).unwrap_or(frames);
-        if !frames.is_empty() {
+        let mut lines = frames.lines();
+        let shown: Vec<&str> = lines.by_ref().take(MAX_BACKTRACE_LINES).collect();
+        let hidden = lines.count();
+        if !shown.is_empty() {
             message.push('\n');
-            message.push_str(frames);
+            message.push_str(&shown.join("\n"));
+        }
+        if hidden > 0 {
+            message.push_str(&format!("\n    … {hidden} more frames"));
         }
     }
     (ExecStatus::Trap { message }, None)
@@ -575,6 +618,27 @@ mod tests {
             convert_arg(&ValType::F64, &n(3)).map(|v| v.f64()),
             Some(Some(3.0))
         );
+    }
+
+    #[test]
+    fn budgets_sum_growth_and_undo_failed_growth() {
+        let mut budget = Budget::new(100);
+        assert_eq!(budget.grow(0, 60, None), Ok(true));
+        assert_eq!(
+            budget.grow(0, 30, None),
+            Ok(true),
+            "a second memory adds up"
+        );
+        assert_eq!(budget.used, 90);
+        assert_eq!(budget.grow(30, 50, None), Err(110));
+        assert_eq!(budget.exceeded, Some(110));
+        assert_eq!(budget.grow(60, 70, None), Ok(true));
+        budget.grow_failed();
+        assert_eq!((budget.used, budget.peak), (90, 90));
+        // Past the declared maximum: refused the spec way, not counted as the limit.
+        let mut budget = Budget::new(100);
+        assert_eq!(budget.grow(10, 1000, Some(20)), Ok(false));
+        assert_eq!(budget.exceeded, None);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use wasmtime::{AsContextMut, Caller, Engine, Extern, Linker, Store};
+use wasmtime::{AsContextMut, Caller, Engine, Extern, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -46,17 +46,17 @@ const SUBSCRIPTION_CLOCK_ABSTIME: u16 = 1;
 #[error("poll_oneoff would sleep past the time limit")]
 pub(crate) struct SleepPastDeadline;
 
-/// The linker of one runtime and what it provides.
-pub(crate) struct Linkers {
+/// The linker of one runtime and the set of imports it provides.
+pub(crate) struct GuestLinker {
     /// What guests are linked against: WASI preview 1 with the guarded `poll_oneoff`.
-    pub(crate) guest: Linker<RunState>,
+    linker: Linker<RunState>,
     /// Every `(module, name)` guests may import.
     known: HashSet<(String, String)>,
 }
 
-impl Linkers {
-    /// Builds the linkers for `engine`.
-    pub(crate) fn new(engine: &Engine) -> wasmtime::Result<Linkers> {
+impl GuestLinker {
+    /// Builds the linker for `engine`.
+    pub(crate) fn new(engine: &Engine) -> wasmtime::Result<GuestLinker> {
         let mut guest = Linker::new(engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut guest, |state: &mut RunState| &mut state.wasi)?;
         guest.allow_shadowing(true);
@@ -68,7 +68,18 @@ impl Linkers {
             .iter(&mut store)
             .map(|(module, name, _)| (module.to_owned(), name.to_owned()))
             .collect();
-        Ok(Linkers { guest, known })
+        Ok(GuestLinker {
+            linker: guest,
+            known,
+        })
+    }
+
+    /// Links `module` once, so each run only instantiates it.
+    pub(crate) fn instantiate_pre(
+        &self,
+        module: &Module,
+    ) -> wasmtime::Result<InstancePre<RunState>> {
+        self.linker.instantiate_pre(module)
     }
 
     /// Whether guests may import `module::name`.

@@ -155,3 +155,25 @@ fn a_refused_module_is_not_written_to_disk() {
     assert!(rt.prepare(&bytes).is_err());
     assert!(artifacts(dir.path()).is_empty());
 }
+
+#[test]
+fn opening_the_cache_removes_stale_artifacts_and_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = wasm(HELLO);
+    on_disk(dir.path()).prepare(&bytes).unwrap();
+    let [current] = artifacts(dir.path()).try_into().unwrap();
+    let old = dir
+        .path()
+        .join(format!("{}-0000000000000000.cwasm", "ab".repeat(32)));
+    let tmp = dir.path().join(".tmp-crashed.cwasm");
+    let other = dir.path().join("README");
+    for path in [&old, &tmp, &other] {
+        std::fs::write(path, b"x").unwrap();
+    }
+    let rt = on_disk(dir.path());
+    let mut kept = vec![other, current];
+    kept.sort();
+    assert_eq!(artifacts(dir.path()), kept);
+    rt.prepare(&bytes).unwrap();
+    assert_eq!(rt.cache_stats().disk_hits, 1);
+}

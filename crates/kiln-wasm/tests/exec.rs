@@ -390,6 +390,66 @@ fn sleeping_past_the_budget_is_stopped_at_once() {
     assert_eq!(outcome.returned, vec![json!(0)]);
 }
 
+#[test]
+fn sleeping_with_a_ready_fd_returns_at_once() {
+    let rt = runtime();
+    // A one-hour clock and a write subscription on stdout: stdout is ready, so poll_oneoff
+    // returns one fd_write event (type 2) at once. Returns nevents * 10 + the event's type.
+    let wat = r#"
+      (module
+        (import "wasi_snapshot_preview1" "poll_oneoff"
+          (func $poll (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "poll") (result i32)
+          (i32.store8 (i32.const 8) (i32.const 0))
+          (i32.store (i32.const 16) (i32.const 1))
+          (i64.store (i32.const 24) (i64.const 3600000000000))
+          (i32.store8 (i32.const 56) (i32.const 2))
+          (i32.store (i32.const 64) (i32.const 1))
+          (if (result i32) (call $poll (i32.const 0) (i32.const 128) (i32.const 2) (i32.const 256))
+            (then (i32.const -1))
+            (else (i32.add
+              (i32.mul (i32.load (i32.const 256)) (i32.const 10))
+              (i32.load8_u (i32.const 138)))))))"#;
+    let mut request = call("poll", &[]);
+    request.limits.time = Duration::from_secs(2);
+    let outcome = run(&rt, wat, request);
+    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
+    assert_eq!(outcome.returned, vec![json!(12)]);
+    assert!(outcome.duration < Duration::from_secs(2));
+}
+
+#[test]
+fn runs_work_on_tokio_blocking_threads_and_with_huge_budgets() {
+    let rt = std::sync::Arc::new(runtime());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = tokio.block_on(async {
+        let rt = rt.clone();
+        tokio::task::spawn_blocking(move || {
+            let module = prepare(&rt, ECHO);
+            rt.run(
+                &module,
+                ExecRequest {
+                    stdin: b"from tokio".to_vec(),
+                    limits: ExecLimits {
+                        time: Duration::MAX,
+                        ..ExecLimits::default()
+                    },
+                    ..ExecRequest::default()
+                },
+            )
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
+    assert_eq!(outcome.stdout, b"from tokio");
+}
+
 fn limited(memory_bytes: u64) -> ExecRequest {
     ExecRequest {
         limits: ExecLimits {
@@ -464,6 +524,8 @@ fn deep_recursion_is_a_stack_overflow_trap() {
     let outcome = run(&rt, wat, ExecRequest::default());
     let message = trap_message(&outcome.status);
     assert!(message.contains("stack overflow"), "{message}");
+    // Thousands of frames, but the message stays short.
+    assert!(message.lines().count() < 30, "{message}");
 }
 
 /// Writes 1600 × 64 KiB (100 MiB) to the fd given as the argument.
