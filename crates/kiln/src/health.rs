@@ -34,6 +34,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
 pub async fn details(State(state): State<Arc<AppState>>) -> Response {
     let database = state.scripts.store().ping().await;
     let table = state.scripts.table();
+    let wasm = state.wasm.cache_stats();
     let body = serde_json::json!({
         "status": if database.is_ok() { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -45,6 +46,12 @@ pub async fn details(State(state): State<Arc<AppState>>) -> Response {
         "workers": state.scripts.engine().worker_count(),
         "workers_replaced": state.scripts.engine().workers_replaced(),
         "script_log_lines_dropped": state.log_pipeline.dropped(),
+        "wasm_module_cache": {
+            "hits": wasm.hits,
+            "misses": wasm.misses,
+            "disk_hits": wasm.disk_hits,
+            "entries": wasm.entries,
+        },
     });
     let status = if database.is_ok() {
         StatusCode::OK

@@ -214,6 +214,51 @@ async fn hostile_modules_fail_with_a_code_and_usage_is_recorded() {
     assert_eq!(totals["by_class"]["execution_error"], 1, "{totals}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_execution_does_not_compile_again() {
+    let (server, _admin, key) = with_key("free").await;
+    let cache = |health: &Value| health["wasm_module_cache"].clone();
+    let before = cache(&server.get_json("/health").await);
+    for _ in 0..3 {
+        ok_json(run(&server, "/execute", &key, wasm_form(hello("cached"))).await).await;
+    }
+    let after = cache(&server.get_json("/health").await);
+    let delta = |field: &str| after[field].as_u64().unwrap() - before[field].as_u64().unwrap();
+    assert_eq!(
+        (delta("misses"), delta("hits")),
+        (1, 2),
+        "{before} -> {after}"
+    );
+    server.stop().await;
+
+    // A restarted server on the same data directory loads the compiled module from disk.
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let admin = server.first_admin().await;
+    let key = key_of(
+        &server
+            .create_key(&admin, json!({ "name": "w", "scopes": ["execute"] }))
+            .await,
+    );
+    ok_json(run(&server, "/execute", &key, wasm_form(hello("disk"))).await).await;
+    server.stop().await;
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let admin = server.login("admin@example.com").await;
+    let key = key_of(
+        &server
+            .create_key(&admin, json!({ "name": "w2", "scopes": ["execute"] }))
+            .await,
+    );
+    ok_json(run(&server, "/execute", &key, wasm_form(hello("disk"))).await).await;
+    let stats = cache(&server.get_json("/health").await);
+    assert_eq!(
+        (stats["disk_hits"].as_u64(), stats["misses"].as_u64()),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
+    server.stop().await;
+}
+
 /// The modules WasmWiz shipped run unchanged (when the shared fixtures are present).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasmwiz_sample_modules_run_unchanged() {
