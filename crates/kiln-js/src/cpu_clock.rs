@@ -4,24 +4,17 @@
 //! two-core machine that turns into false timeouts. `CLOCK_THREAD_CPUTIME_ID` counts only the
 //! time the calling thread actually ran, and JavaScript for an isolate always runs on the
 //! worker thread that owns it.
-#![allow(unsafe_code)]
 
-/// CPU time consumed by the calling thread so far, in nanoseconds.
+use rustix::time::{ClockId, clock_gettime};
+
+/// CPU time consumed by the calling thread so far, in nanoseconds (rustix's safe wrapper of
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
 pub fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec and CLOCK_THREAD_CPUTIME_ID is supported on
-    // every Linux and macOS kernel Kiln targets; on failure `ts` stays zero, which only makes
-    // the budget check lenient for that call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64)
+    let ts = clock_gettime(ClockId::ThreadCPUTime);
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
         .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
 #[cfg(test)]
