@@ -6,19 +6,18 @@
 //! 503, a thrown `HttpError`'s own status…).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use kiln_js::{HttpRequest, InvokeError};
-use kiln_store::UsageEvent;
 
 use crate::auth::client::ClientMeta;
 use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
-use crate::metering::{ErrorClass, Metered, meter};
+use crate::metering::{ErrorClass, Metered, UsageRecorder, meter};
 use crate::route_cors::RouteCors;
 use crate::routing::Lookup;
 use crate::server::AppState;
@@ -275,36 +274,26 @@ async fn serve_route(
             secure: false,
         }
     };
-    let started = Instant::now();
-    let usage = caller.as_ref().map(|c| UsageEvent {
-        time: 0,
-        key_id: c.api_key.as_ref().map(|k| k.id),
-        user_id: c.user_id(),
-        script: Some(script.name.clone()),
-        kind: "http".to_owned(),
-        route: script
-            .routes
-            .get(route)
-            .map(|r| format!("{} {}", r.method, r.path)),
-        status: 0,
-        duration_ms: 0,
-        cpu_ms: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-        error_class: String::new(),
+    let usage = caller.as_ref().map(|c| {
+        let route = script.routes.get(route);
+        UsageRecorder::start(
+            &state.metering,
+            c,
+            "http",
+            Some(script.name.clone()),
+            route.map(|r| format!("{} {}", r.method, r.path)),
+        )
     });
     let record =
         |status: StatusCode, class: ErrorClass, cpu_ns: u64, bytes_in: usize, bytes_out: usize| {
-            if let Some(mut event) = usage.clone() {
-                event.time = crate::auth::now_ms();
-                event.status = i64::from(status.as_u16());
-                event.duration_ms =
-                    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-                event.cpu_ms = i64::try_from(cpu_ns / 1_000_000).unwrap_or(i64::MAX);
-                event.bytes_in = i64::try_from(bytes_in).unwrap_or(i64::MAX);
-                event.bytes_out = i64::try_from(bytes_out).unwrap_or(i64::MAX);
-                event.error_class = class.as_str().to_owned();
-                state.metering.record(event);
+            if let Some(usage) = &usage {
+                usage.record(
+                    status,
+                    class,
+                    Duration::from_nanos(cpu_ns),
+                    bytes_in,
+                    bytes_out,
+                );
             }
         };
     let unmetered = caller.as_ref().is_none_or(|c| c.api_key.is_none())

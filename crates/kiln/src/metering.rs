@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use kiln_store::{Store, TierRecord, UsageEvent};
@@ -223,6 +223,65 @@ impl Metering {
             let today = day_start_ms(now);
             seeded.retain(|_, d| *d == today);
         }
+    }
+}
+
+/// The usage event of one call, started when the call is admitted and recorded once its
+/// outcome is known (through the batched pipeline).
+pub struct UsageRecorder<'a> {
+    metering: &'a Metering,
+    started: Instant,
+    event: UsageEvent,
+}
+
+impl<'a> UsageRecorder<'a> {
+    /// Starts the event of a call by `caller` of `kind` (`http`, `execute`, …).
+    pub fn start(
+        metering: &'a Metering,
+        caller: &Caller,
+        kind: &str,
+        script: Option<String>,
+        route: Option<String>,
+    ) -> Self {
+        UsageRecorder {
+            metering,
+            started: Instant::now(),
+            event: UsageEvent {
+                time: 0,
+                key_id: caller.api_key.as_ref().map(|k| k.id),
+                user_id: caller.user_id(),
+                script,
+                kind: kind.to_owned(),
+                route,
+                status: 0,
+                duration_ms: 0,
+                cpu_ms: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                error_class: String::new(),
+            },
+        }
+    }
+
+    /// Records the outcome: status, class, CPU time used and body sizes.
+    pub fn record(
+        &self,
+        status: StatusCode,
+        class: ErrorClass,
+        cpu: Duration,
+        bytes_in: usize,
+        bytes_out: usize,
+    ) {
+        let as_i64 = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut event = self.event.clone();
+        event.time = crate::auth::now_ms();
+        event.status = i64::from(status.as_u16());
+        event.duration_ms = as_i64(self.started.elapsed().as_millis());
+        event.cpu_ms = as_i64(cpu.as_millis());
+        event.bytes_in = as_i64(bytes_in as u128);
+        event.bytes_out = as_i64(bytes_out as u128);
+        event.error_class = class.as_str().to_owned();
+        self.metering.record(event);
     }
 }
 

@@ -8,21 +8,20 @@
 pub mod form;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use kiln_store::UsageEvent;
 use kiln_wasm::{ExecLimits, ExecOutcome, ExecRequest, ExecStatus, WasmError};
 use serde_json::json;
 
 use crate::auth::client::ClientMeta;
 use crate::auth::{Caller, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER};
-use crate::metering::{ErrorClass, meter};
+use crate::metering::{ErrorClass, UsageRecorder, meter};
 use crate::server::AppState;
 use form::FormLimits;
 
@@ -40,7 +39,6 @@ pub async fn execute(
     client: axum::extract::Extension<ClientMeta>,
     multipart: Multipart,
 ) -> Response {
-    let started = Instant::now();
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -50,31 +48,10 @@ pub async fn execute(
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    let mut usage = UsageEvent {
-        time: 0,
-        key_id: caller.api_key.as_ref().map(|k| k.id),
-        user_id: caller.user_id(),
-        script: None,
-        kind: "execute".to_owned(),
-        route: None,
-        status: 0,
-        duration_ms: 0,
-        cpu_ms: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-        error_class: String::new(),
+    let usage = UsageRecorder::start(&state.metering, &caller, "execute", None, None);
+    let record = |status: StatusCode, class: ErrorClass, cpu: Duration, bytes: (usize, usize)| {
+        usage.record(status, class, cpu, bytes.0, bytes.1);
     };
-    let mut record =
-        |status: StatusCode, class: ErrorClass, cpu: Duration, bytes: (usize, usize)| {
-            usage.time = crate::auth::now_ms();
-            usage.status = i64::from(status.as_u16());
-            usage.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            usage.cpu_ms = i64::try_from(cpu.as_millis()).unwrap_or(i64::MAX);
-            usage.bytes_in = i64::try_from(bytes.0).unwrap_or(i64::MAX);
-            usage.bytes_out = i64::try_from(bytes.1).unwrap_or(i64::MAX);
-            usage.error_class = class.as_str().to_owned();
-            state.metering.record(usage.clone());
-        };
     let metered = match meter(&state, Some(&caller), &client).await {
         Ok(metered) => metered,
         Err((error, extra)) => {
