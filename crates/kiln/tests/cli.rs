@@ -648,3 +648,96 @@ fn create_admin_works_before_the_server_ever_ran() {
         .expect("run kiln");
     assert_eq!(out.status.code(), Some(2), "{}", failure(&out));
 }
+
+#[test]
+fn exec_runs_a_module_locally_and_mirrors_its_exit_code() {
+    let work = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, wat: &str| {
+        let path = work.path().join(name);
+        std::fs::write(&path, wat::parse_str(wat).expect("wat")).expect("write");
+        path
+    };
+    let echo = write(
+        "echo.wasm",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 1024))
+            (i32.store (i32.const 4) (i32.const 4096))
+            (drop (call $r (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (i32.store (i32.const 4) (i32.load (i32.const 8)))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))))"#,
+    );
+    let input = work.path().join("in.txt");
+    std::fs::write(&input, "hello from a file").expect("write");
+    let out = Command::new(KILN)
+        .args([
+            "exec",
+            echo.to_str().expect("path"),
+            "--input",
+            input.to_str().expect("path"),
+        ])
+        .output()
+        .expect("run kiln");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a file");
+
+    let exit3 = write(
+        "exit3.wasm",
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32)))
+          (memory (export "memory") 1) (func (export "_start") (call $e (i32.const 3))))"#,
+    );
+    let out = Command::new(KILN)
+        .args(["exec", exit3.to_str().expect("path")])
+        .output()
+        .expect("run kiln");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+
+    let add = write(
+        "add.wasm",
+        r#"(module (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))"#,
+    );
+    let out = Command::new(KILN)
+        .args([
+            "exec",
+            add.to_str().expect("path"),
+            "--function",
+            "add",
+            "--arg",
+            "2",
+            "--arg",
+            "40",
+        ])
+        .output()
+        .expect("run kiln");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[42]");
+
+    let spin = write(
+        "spin.wasm",
+        r#"(module (func (export "_start") (loop $l (br $l))))"#,
+    );
+    let out = Command::new(KILN)
+        .args(["exec", spin.to_str().expect("path"), "--time-ms", "200"])
+        .output()
+        .expect("run kiln");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TIME_LIMIT_EXCEEDED"),
+        "{out:?}"
+    );
+
+    let not_wasm = work.path().join("x.wasm");
+    std::fs::write(&not_wasm, "#!/bin/sh").expect("write");
+    let out = Command::new(KILN)
+        .args(["exec", not_wasm.to_str().expect("path")])
+        .output()
+        .expect("run kiln");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a WebAssembly module"),
+        "{out:?}"
+    );
+}

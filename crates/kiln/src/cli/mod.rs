@@ -1,7 +1,7 @@
 //! The `kiln` command line: argument definitions (clap derive) and dispatch to one submodule
 //! per command. `serve` runs the server in this process; `config check` validates the
 //! configuration; `users create-admin` writes the first admin account into the database
-//! directly; the remote commands (`deploy`, `rollback`, `scripts`, `logs`, `users`, `keys`,
+//! directly; `exec` runs a WebAssembly module locally; the remote commands (`deploy`, `rollback`, `scripts`, `logs`, `users`, `keys`,
 //! `usage`, `tiers`) talk to a running server through its management API with
 //! [`remote::ApiClient`]. `main.rs` only parses,
 //! calls [`run`], prints the error chain and exits with [`exit_code`].
@@ -9,6 +9,7 @@
 mod config_check;
 mod create_admin;
 mod deploy;
+mod exec;
 mod keys;
 mod logs;
 mod remote;
@@ -101,6 +102,8 @@ pub enum Command {
     Usage(UsageArgs),
     /// List the tiers and their limits.
     Tiers,
+    /// Run a WebAssembly module locally in the sandbox; exits with the guest's exit code.
+    Exec(exec::ExecArgs),
 }
 
 /// `kiln config …` subcommands.
@@ -124,6 +127,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => keys::run(&cli.remote, command).await?,
         Command::Usage(args) => usage::usage(&cli.remote, args).await?,
         Command::Tiers => usage::tiers(&cli.remote).await?,
+        Command::Exec(args) => {
+            return tokio::task::spawn_blocking(move || exec::run(args)).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
