@@ -285,20 +285,8 @@ pub async fn grant(
     Extension(client): Extension<ClientMeta>,
     Path((id, role)): Path<(i64, String)>,
 ) -> Result<Response, ApiError> {
-    policy::require_admin(&caller)?;
     check_role_name(&role)?;
-    target_user(&state, id).await?;
-    let user = state.scripts.store().grant_role(id, &role).await?;
-    super::audit(
-        &state,
-        &caller,
-        &client,
-        "role_granted",
-        user.email.clone(),
-        json!({ "role": role }),
-    )
-    .await;
-    Ok(Json(user_view(&user)).into_response())
+    change_role(&state, &caller, &client, id, role, true).await
 }
 
 /// `DELETE /engine/api/users/{id}/roles/{role}` (admins). Removing the last admin is refused.
@@ -308,17 +296,27 @@ pub async fn revoke(
     Extension(client): Extension<ClientMeta>,
     Path((id, role)): Path<(i64, String)>,
 ) -> Result<Response, ApiError> {
-    policy::require_admin(&caller)?;
-    target_user(&state, id).await?;
-    let user = state.scripts.store().revoke_role(id, &role).await?;
-    super::audit(
-        &state,
-        &caller,
-        &client,
-        "role_revoked",
-        user.email.clone(),
-        json!({ "role": role }),
-    )
-    .await;
+    change_role(&state, &caller, &client, id, role, false).await
+}
+
+/// Grants (or revokes) `role` of user `id` as an admin, and audits it.
+async fn change_role(
+    state: &AppState,
+    caller: &Caller,
+    client: &ClientMeta,
+    id: i64,
+    role: String,
+    grant: bool,
+) -> Result<Response, ApiError> {
+    policy::require_admin(caller)?;
+    target_user(state, id).await?;
+    let store = state.scripts.store();
+    let (user, action) = if grant {
+        (store.grant_role(id, &role).await?, "role_granted")
+    } else {
+        (store.revoke_role(id, &role).await?, "role_revoked")
+    };
+    let detail = json!({ "role": role });
+    super::audit(state, caller, client, action, user.email.clone(), detail).await;
     Ok(Json(user_view(&user)).into_response())
 }
