@@ -4,6 +4,7 @@
 //! - [`bundle`]: turns a deployed directory into checked, transpiled ES modules (oxc).
 //! - [`script`]: an immutable, runnable script version (bundle + routes + limits).
 //! - [`engine`]: the worker pool; each worker thread owns isolates and runs their turns.
+//! - [`services`]: the asynchronous operations the application offers scripts (`wasm.run`…).
 //! - [`limits`]: every resource limit, named and documented.
 //! - [`invocation`]: the request/response/error/log values crossing the engine boundary.
 //! - [`web_url`]: WHATWG URL parsing and setters behind the prelude's `URL` class.
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod invocation;
 pub mod limits;
 pub mod script;
+pub mod services;
 pub mod web_url;
 
 pub use bundle::{Bundle, BundleError, BundleFile, BundleLimits};
@@ -23,3 +25,4 @@ pub use engine::{Engine, EngineConfig, PrepareError, StartError};
 pub use invocation::{HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog};
 pub use limits::Limits;
 pub use script::{RouteSpec, ScriptVersion};
+pub use services::{HostCall, HostError, HostFuture, HostResult, HostServices};

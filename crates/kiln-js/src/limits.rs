@@ -26,6 +26,12 @@ pub const WORKER_THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
 /// Timers one isolate may have pending at once: stops a script from growing the timer heap
 /// without bound with `setTimeout` in a loop.
 pub const MAX_PENDING_TIMERS: usize = 10_000;
+/// Host operations (`wasm.run`, …) one isolate may have in flight at once: each holds work
+/// outside the isolate (a blocking thread, a connection), so a script cannot start them
+/// without bound.
+pub const MAX_PENDING_OPS: usize = 64;
+/// Largest binary input one host operation takes (e.g. a module's stdin).
+pub const MAX_OP_INPUT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The limits applied to one script version.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -270,8 +270,10 @@ async fn a_tighter_per_call_cpu_limit_wins_and_cpu_use_is_reported() {
         &engine,
         r#"export function init() {
           registerWebHandler("GET", "/burn", () => {
+            // A fixed amount of work (not a wall-clock span: a loaded machine would give the
+            // thread less CPU in 30 ms of wall time) plus at least 30 ms.
             const end = Date.now() + 30; let n = 0;
-            while (Date.now() < end) n++;
+            while (n < 3e6 || Date.now() < end) n++;
             return String(n > 0);
           });
         }"#,

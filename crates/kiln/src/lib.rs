@@ -12,6 +12,7 @@
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
 //! - [`execute`]: one-shot WebAssembly execution (`POST /execute`, WasmWiz-compatible).
+//! - [`script_services`]: the platform operations scripts call (`wasm.run`, …).
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
 //! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
 //! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
@@ -37,5 +38,6 @@ pub mod rate_limit;
 pub mod route_cors;
 pub mod routing;
 pub mod script_logs;
+pub mod script_services;
 pub mod scripts;
 pub mod server;

@@ -32,6 +32,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use kiln_js::{Engine, EngineConfig};
+
+use crate::script_services::ScriptServices;
 use kiln_store::{SqliteStore, Store};
 
 use crate::admin_token::AdminToken;
@@ -153,6 +155,7 @@ pub async fn run(
             EngineConfig {
                 workers: config.engine.workers,
                 stuck_after: config.watchdog_after(),
+                services: Some(Arc::new(ScriptServices::new(wasm.clone()))),
             },
             log_pipeline.clone(),
         )

@@ -16,7 +16,7 @@ use rquickjs::function::Opt;
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
 
 use crate::invocation::{HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog, now_ms};
-use crate::limits::MAX_PENDING_TIMERS;
+use crate::limits::{MAX_OP_INPUT_BYTES, MAX_PENDING_OPS, MAX_PENDING_TIMERS};
 use crate::script::ScriptVersion;
 
 /// Longest single log message kept; longer ones are truncated (a log flood stays bounded).
@@ -34,12 +34,28 @@ pub(crate) enum TimerOp {
     Cancel { id: u64 },
 }
 
+/// An asynchronous host operation requested by `host.startOp`, started by the worker.
+pub(crate) struct OpRequest {
+    pub id: u64,
+    pub op: String,
+    pub args: serde_json::Value,
+    pub bytes: Option<Bytes>,
+}
+
 /// Per-isolate state shared between the native host functions and the worker.
 pub(crate) struct HostState {
     pub script: Arc<ScriptVersion>,
     pub sink: Arc<dyn LogSink>,
     pub completions: RefCell<Vec<Completion>>,
     pub timer_ops: RefCell<Vec<TimerOp>>,
+    /// Host operations requested during the current turn.
+    pub op_requests: RefCell<Vec<OpRequest>>,
+    /// Host operations started and not yet settled.
+    pub pending_ops: Cell<usize>,
+    /// Id of the next host operation.
+    next_op: Cell<u64>,
+    /// Whether host operations may start (not during start-up: nothing settles them then).
+    pub ops_enabled: Cell<bool>,
     /// Request id of the invocation the current turn runs for (for log lines).
     pub current_request: RefCell<Option<Arc<str>>>,
     /// Timers scheduled and not yet fired or cancelled.
@@ -55,6 +71,10 @@ impl HostState {
             sink,
             completions: RefCell::new(Vec::new()),
             timer_ops: RefCell::new(Vec::new()),
+            op_requests: RefCell::new(Vec::new()),
+            pending_ops: Cell::new(0),
+            next_op: Cell::new(1),
+            ops_enabled: Cell::new(false),
             current_request: RefCell::new(None),
             pending_timers: Cell::new(0),
             out_of_memory: Cell::new(false),
@@ -130,6 +150,17 @@ pub(crate) fn build_host<'js>(
                 .borrow_mut()
                 .push(TimerOp::Cancel { id: id as u64 });
         })?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "startOp",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, op: String, args: String, bytes: Opt<Value<'js>>| {
+                start_op(&ctx, &st, op, &args, bytes.0)
+            },
+        )?,
     )?;
 
     host.set(
@@ -331,6 +362,71 @@ pub(crate) fn script_stack(bundle: &crate::bundle::Bundle, stack: &str) -> Strin
         .filter(|line| !line.contains("kiln:prelude"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `host.startOp(op, argsJson, bytes?)`: queues a host operation and returns its id; the
+/// worker starts it after the turn and settles it through `internal.completeOp`.
+fn start_op<'js>(
+    ctx: &Ctx<'js>,
+    state: &HostState,
+    op: String,
+    args: &str,
+    bytes: Option<Value<'js>>,
+) -> rquickjs::Result<f64> {
+    if !state.ops_enabled.get() {
+        return Err(Exception::throw_message(
+            ctx,
+            &format!(
+                "{op} cannot be used while the script starts (in init() or at the top level of a module); call it from a handler"
+            ),
+        ));
+    }
+    if state.pending_ops.get() >= MAX_PENDING_OPS {
+        return Err(Exception::throw_range(
+            ctx,
+            &format!(
+                "too many host operations in flight (limit {MAX_PENDING_OPS}); await some before starting more"
+            ),
+        ));
+    }
+    let args = serde_json::from_str(args)
+        .map_err(|e| Exception::throw_type(ctx, &format!("{op}: invalid arguments: {e}")))?;
+    let bytes = match bytes.filter(|b| !b.is_undefined() && !b.is_null()) {
+        None => None,
+        Some(value) => {
+            let data = match value.as_string() {
+                Some(text) => text.to_string()?.into_bytes(),
+                None => bytes_of(&value).ok_or_else(|| {
+                    Exception::throw_type(
+                        ctx,
+                        &format!(
+                            "{op}: binary input must be a string, an ArrayBuffer or a typed array"
+                        ),
+                    )
+                })?,
+            };
+            if data.len() > MAX_OP_INPUT_BYTES {
+                return Err(Exception::throw_range(
+                    ctx,
+                    &format!(
+                        "{op}: the input is {} bytes, more than the limit of {MAX_OP_INPUT_BYTES}",
+                        data.len()
+                    ),
+                ));
+            }
+            Some(Bytes::from(data))
+        }
+    };
+    let id = state.next_op.get();
+    state.next_op.set(id + 1);
+    state.pending_ops.set(state.pending_ops.get() + 1);
+    state.op_requests.borrow_mut().push(OpRequest {
+        id,
+        op,
+        args,
+        bytes,
+    });
+    Ok(id as f64)
 }
 
 /// Copies the bytes of an ArrayBuffer or any ArrayBufferView.

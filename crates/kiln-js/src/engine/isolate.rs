@@ -26,6 +26,7 @@ use crate::bundle::Bundle;
 use crate::cpu_clock::thread_cpu_ns;
 use crate::invocation::{HttpRequest, LogSink};
 use crate::script::{RouteSpec, ScriptVersion};
+use crate::services::HostResult;
 
 const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
 
@@ -166,6 +167,7 @@ pub(crate) struct Isolate {
     // JavaScript handles first: they must be dropped before the context and runtime.
     dispatch_fn: Persistent<Function<'static>>,
     fire_timer_fn: Persistent<Function<'static>>,
+    complete_op_fn: Persistent<Function<'static>>,
     env: Persistent<Object<'static>>,
     context: Context,
     runtime: Runtime,
@@ -226,9 +228,11 @@ impl Isolate {
                 StartError::Script(super::host::script_stack(&script.bundle, &message))
             }
         })?;
+        host.ops_enabled.set(true);
         Ok(Isolate {
             dispatch_fn: handles.dispatch,
             fire_timer_fn: handles.fire_timer,
+            complete_op_fn: handles.complete_op,
             env: handles.env,
             context,
             runtime,
@@ -330,11 +334,32 @@ impl Isolate {
             fire.call::<_, ()>((id as f64,))
         })
     }
+
+    /// Settles host operation `id` (started through `host.startOp`) with its result.
+    pub fn complete_op(
+        &self,
+        id: u64,
+        result: &HostResult,
+        budget_ns: u64,
+    ) -> (Result<(), TurnError>, TurnOutcome) {
+        let (ok, payload) = match result {
+            Ok(value) => (true, value.to_string()),
+            Err(error) => (
+                false,
+                serde_json::json!({ "code": error.code, "message": error.message }).to_string(),
+            ),
+        };
+        self.turn(budget_ns, |ctx, this| {
+            let complete = this.complete_op_fn.clone().restore(ctx)?;
+            complete.call::<_, ()>((id as f64, ok, payload))
+        })
+    }
 }
 
 struct Handles {
     dispatch: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
+    complete_op: Persistent<Function<'static>>,
     env: Persistent<Object<'static>>,
 }
 
@@ -417,10 +442,12 @@ fn setup(
 
     let dispatch: Function = internal.get("dispatch").map_err(fail)?;
     let fire_timer: Function = internal.get("fireTimer").map_err(fail)?;
+    let complete_op: Function = internal.get("completeOp").map_err(fail)?;
     Ok((
         Handles {
             dispatch: Persistent::save(ctx, dispatch),
             fire_timer: Persistent::save(ctx, fire_timer),
+            complete_op: Persistent::save(ctx, complete_op),
             env: Persistent::save(ctx, env),
         },
         routes,

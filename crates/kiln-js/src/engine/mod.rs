@@ -28,6 +28,7 @@ use crate::bundle::{Bundle, BundleError, BundleFile, BundleLimits};
 use crate::invocation::{HttpRequest, HttpResponse, InvokeError, LogSink, ScriptLog};
 use crate::limits::{Limits, WORKER_THREAD_STACK_BYTES};
 use crate::script::ScriptVersion;
+use crate::services::HostServices;
 use isolate::Isolate;
 use watchdog::Heartbeat;
 pub use worker::WorkerTask;
@@ -47,13 +48,15 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
 pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// Engine settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Number of worker threads (0 = one per available core).
     pub workers: usize,
     /// A worker inside one turn for longer than this is replaced by the watchdog. Must exceed
     /// the largest CPU budget configured for any script.
     pub stuck_after: Duration,
+    /// The asynchronous operations scripts may call (`None`: they all fail `UNAVAILABLE`).
+    pub services: Option<Arc<dyn HostServices>>,
 }
 
 impl Default for EngineConfig {
@@ -61,7 +64,18 @@ impl Default for EngineConfig {
         EngineConfig {
             workers: 0,
             stuck_after: DEFAULT_STUCK_AFTER,
+            services: None,
         }
+    }
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("workers", &self.workers)
+            .field("stuck_after", &self.stuck_after)
+            .field("services", &self.services.is_some())
+            .finish()
     }
 }
 
@@ -90,6 +104,7 @@ struct Pool {
     slots: ArcSwap<Vec<Arc<WorkerHandle>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     sink: Arc<dyn LogSink>,
+    services: Option<Arc<dyn HostServices>>,
     /// Started on every worker, including replacements (the HTTP accept loops).
     tasks: Mutex<Option<WorkerTaskFactory>>,
 }
@@ -102,11 +117,15 @@ impl Pool {
             .enable_all()
             .build()?;
         let sink = self.sink.clone();
+        let services = self.services.clone();
+        let mailbox = tx.downgrade();
         let beat = heartbeat.clone();
         let thread = std::thread::Builder::new()
             .name(format!("kiln-js-{index}"))
             .stack_size(WORKER_THREAD_STACK_BYTES)
-            .spawn(move || runtime.block_on(Worker::new(index, sink, beat).run(rx)))?;
+            .spawn(move || {
+                runtime.block_on(Worker::new(index, sink, services, mailbox, beat).run(rx))
+            })?;
         if let Ok(mut threads) = self.threads.lock() {
             threads.push(thread);
         }
@@ -166,6 +185,7 @@ impl Engine {
             slots: ArcSwap::from_pointee(Vec::new()),
             threads: Mutex::new(Vec::new()),
             sink,
+            services: config.services.clone(),
             tasks: Mutex::new(None),
         });
         let mut slots = Vec::with_capacity(count);

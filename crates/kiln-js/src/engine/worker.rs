@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::host::TimerOp;
+use super::host::{OpRequest, TimerOp};
 use super::isolate::{Isolate, StartError, TurnError, TurnOutcome};
 use super::watchdog::Heartbeat;
 use crate::invocation::{
     HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog, now_ms,
 };
 use crate::script::ScriptVersion;
+use crate::services::{HostCall, HostError, HostResult, HostServices};
 
 /// Messages handled before due timers and deadlines are checked again.
 const MESSAGES_PER_TICK: usize = 64;
@@ -73,6 +74,16 @@ pub(crate) enum WorkerMsg {
     Warm(Arc<ScriptVersion>),
     /// The version left the route table: drop its isolate once idle.
     Retire(u64),
+    /// A host operation finished: settle its promise.
+    OpDone(Box<OpDone>),
+}
+
+/// The result of a host operation, on its way back to the isolate that started it.
+pub(crate) struct OpDone {
+    isolate: u64,
+    id: u64,
+    owner: Option<u64>,
+    result: HostResult,
 }
 
 /// One route invocation.
@@ -98,6 +109,8 @@ struct Pending {
     cpu_budget_ns: u64,
     cpu_left_ns: u64,
     request_id: Arc<str>,
+    /// Who the invocation runs for (handed to host operations).
+    identity: Option<Arc<str>>,
     /// When the wall-clock budget runs out.
     deadline: Instant,
 }
@@ -119,6 +132,11 @@ pub(crate) struct Worker {
     /// Set when a timer or deadline was added outside the event loop.
     replan: bool,
     sink: Arc<dyn LogSink>,
+    /// The application's host operations (`None`: every operation fails `UNAVAILABLE`).
+    services: Option<Arc<dyn HostServices>>,
+    /// This worker's own channel, for finished host operations (weak: the worker must not
+    /// keep its channel open, or it would never see the last sender go).
+    mailbox: mpsc::WeakUnboundedSender<WorkerMsg>,
     slots: HashMap<u64, Slot>,
     /// Script version id → key of the isolate serving it now.
     current: HashMap<u64, u64>,
@@ -138,13 +156,21 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(index: usize, sink: Arc<dyn LogSink>, heartbeat: Arc<Heartbeat>) -> Self {
+    pub fn new(
+        index: usize,
+        sink: Arc<dyn LogSink>,
+        services: Option<Arc<dyn HostServices>>,
+        mailbox: mpsc::WeakUnboundedSender<WorkerMsg>,
+        heartbeat: Arc<Heartbeat>,
+    ) -> Self {
         Worker {
             index,
             heartbeat,
             wake: Arc::new(Notify::new()),
             replan: false,
             sink,
+            services,
+            mailbox,
             slots: HashMap::new(),
             current: HashMap::new(),
             failed: HashMap::new(),
@@ -232,6 +258,7 @@ impl Worker {
                     let _ = self.isolate_for(&script);
                 }
             }
+            WorkerMsg::OpDone(done) => self.complete_op(*done),
             WorkerMsg::Retire(version_id) => {
                 self.retired.insert(version_id);
                 self.failed.remove(&version_id);
@@ -319,6 +346,7 @@ impl Worker {
                 cpu_budget_ns: budget,
                 cpu_left_ns: budget,
                 request_id: inv.request_id.clone(),
+                identity: inv.request.identity.clone(),
                 deadline,
             },
         );
@@ -352,6 +380,7 @@ impl Worker {
         outcome: TurnOutcome,
     ) {
         self.apply_timer_ops(key, owner);
+        self.start_ops(key, owner);
         let Some(slot) = self.slots.get(&key) else {
             return;
         };
@@ -466,6 +495,81 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Starts the host operations the last turn of isolate `key` requested, on this worker's
+    /// runtime; each reports back through the mailbox as [`WorkerMsg::OpDone`].
+    fn start_ops(&mut self, key: u64, owner: Option<u64>) {
+        let Some(slot) = self.slots.get(&key) else {
+            return;
+        };
+        let requests = std::mem::take(&mut *slot.isolate.host.op_requests.borrow_mut());
+        if requests.is_empty() {
+            return;
+        }
+        let script = slot.isolate.host.script.clone();
+        let invocation = owner.and_then(|id| self.pending.get(&id));
+        let request_id = invocation.map(|p| p.request_id.clone());
+        let identity = invocation.and_then(|p| p.identity.clone());
+        let cpu_left =
+            invocation.map_or(script.limits.cpu, |p| Duration::from_nanos(p.cpu_left_ns));
+        for OpRequest {
+            id,
+            op,
+            args,
+            bytes,
+        } in requests
+        {
+            let mailbox = self.mailbox.clone();
+            let future = match &self.services {
+                Some(services) => services.call(HostCall {
+                    script: script.clone(),
+                    op,
+                    args,
+                    bytes,
+                    request_id: request_id.clone(),
+                    identity: identity.clone(),
+                    cpu_budget: cpu_left,
+                }),
+                None => {
+                    let error = HostError::new(
+                        "UNAVAILABLE",
+                        format!("{op} is not available in this engine"),
+                    );
+                    Box::pin(async move { Err(error) })
+                }
+            };
+            tokio::spawn(async move {
+                let result = future.await;
+                if let Some(mailbox) = mailbox.upgrade() {
+                    let _ = mailbox.send(WorkerMsg::OpDone(Box::new(OpDone {
+                        isolate: key,
+                        id,
+                        owner,
+                        result,
+                    })));
+                }
+            });
+        }
+    }
+
+    /// Settles a finished host operation in its isolate, in a turn charged to the invocation
+    /// that started it (if that is still pending).
+    fn complete_op(&mut self, done: OpDone) {
+        let Some(slot) = self.slots.get(&done.isolate) else {
+            return;
+        };
+        let host = &slot.isolate.host;
+        host.pending_ops
+            .set(host.pending_ops.get().saturating_sub(1));
+        let owner = done.owner.filter(|id| self.pending.contains_key(id));
+        let (budget, request_id) = match owner.and_then(|id| self.pending.get(&id)) {
+            Some(p) => (p.cpu_left_ns, Some(p.request_id.clone())),
+            None => (host.script.limits.cpu.as_nanos() as u64, None),
+        };
+        *host.current_request.borrow_mut() = request_id;
+        let (result, outcome) = slot.isolate.complete_op(done.id, &done.result, budget);
+        self.after_turn(done.isolate, owner, result, outcome);
     }
 
     /// Fires due timers and answers invocations past their wall-clock deadline.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::common::{Session, TestServer, expect_error, header, key_of, usage_totals};
 
 /// `fd_write`s `text` to stdout, then returns (exit 0).
-fn hello(text: &str) -> Vec<u8> {
+pub(crate) fn hello(text: &str) -> Vec<u8> {
     let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
     wat::parse_str(format!(
         r#"(module
@@ -28,7 +28,7 @@ fn hello(text: &str) -> Vec<u8> {
 }
 
 /// Copies stdin to stdout.
-fn echo() -> Vec<u8> {
+pub(crate) fn echo() -> Vec<u8> {
     wat::parse_str(
         r#"(module
           (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
@@ -50,10 +50,10 @@ fn echo() -> Vec<u8> {
 
 const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32)
   (i32.add (local.get 0) (local.get 1))))"#;
-const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
-const BOMB: &str = r#"(module (memory 1) (func (export "_start")
+pub(crate) const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
+pub(crate) const BOMB: &str = r#"(module (memory 1) (func (export "_start")
   (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#;
-const EXIT3: &str = r#"(module
+pub(crate) const EXIT3: &str = r#"(module
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
   (memory (export "memory") 1)
   (func (export "_start") (call $exit (i32.const 3))))"#;

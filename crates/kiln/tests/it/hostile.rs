@@ -1,6 +1,7 @@
 //! Hostile scripts: each is contained, and a normal script keeps answering meanwhile.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::common::{TestServer, expect_error};
 
@@ -91,6 +92,7 @@ async fn each_hostile_handler_gets_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_scripts_keep_answering_while_hostile_ones_run() {
     let server = start().await;
+    let hostile_done = AtomicBool::new(false);
     let hostile = async {
         let mut handles = Vec::new();
         for path in [
@@ -103,12 +105,15 @@ async fn normal_scripts_keep_answering_while_hostile_ones_run() {
         ] {
             handles.push(server.get(path));
         }
-        futures::future::join_all(handles).await
+        let results = futures::future::join_all(handles).await;
+        hostile_done.store(true, Ordering::SeqCst);
+        results
     };
+    // The normal script answers while the hostile requests are in flight (the `/never` ones
+    // hold for the whole 1 s wall-clock budget): counted, not timed, so a slow machine passes.
     let normal = async {
         let mut answered = 0;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_millis(1200) {
+        while !hostile_done.load(Ordering::SeqCst) {
             assert_eq!(server.get_text("/ok").await, "ok");
             answered += 1;
         }
@@ -116,8 +121,8 @@ async fn normal_scripts_keep_answering_while_hostile_ones_run() {
     };
     let (hostile_results, answered) = tokio::join!(hostile, normal);
     assert!(
-        answered > 10,
-        "the normal script answered only {answered} times"
+        answered >= 3,
+        "the normal script answered only {answered} times while the hostile requests ran"
     );
     for response in hostile_results {
         assert!(

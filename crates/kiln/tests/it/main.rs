@@ -20,4 +20,5 @@ mod oidc_login;
 mod oidc_provider;
 mod route_cors;
 mod routing;
+mod script_wasm;
 mod typescript;

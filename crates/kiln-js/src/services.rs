@@ -1,0 +1,75 @@
+//! Host services: the asynchronous operations the embedding application offers scripts
+//! (`wasm.run` today; storage, fetch and the other platform APIs build on the same door).
+//!
+//! A script calls an operation through the prelude (`hostCall("wasm.run", args, bytes)`),
+//! which returns a promise. The worker hands the request to the application's
+//! [`HostServices`] as a [`HostCall`] — tagged with the script version, the invocation's
+//! request id and identity (bound on the Rust side, never taken from the script) and the CPU
+//! budget the invocation has left — and runs the returned future on the worker's runtime, so
+//! the isolate keeps serving its other requests meanwhile. When the future completes, the
+//! worker settles the promise in a turn charged to the invocation that started the call.
+//!
+//! The engine itself knows no operations: without services every call fails with
+//! `UNAVAILABLE`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::script::ScriptVersion;
+
+/// One asynchronous operation requested by a script.
+#[derive(Debug)]
+pub struct HostCall {
+    /// The script version making the call (its bundle, limits and name).
+    pub script: Arc<ScriptVersion>,
+    /// Operation name, e.g. `wasm.run`.
+    pub op: String,
+    /// The operation's arguments (a JSON value built by the prelude).
+    pub args: serde_json::Value,
+    /// Binary input, when the operation takes one (e.g. a module's stdin).
+    pub bytes: Option<Bytes>,
+    /// Request id of the invocation that made the call (`None` outside an invocation).
+    pub request_id: Option<Arc<str>>,
+    /// The caller's identity (the JSON given as [`crate::HttpRequest::identity`]).
+    pub identity: Option<Arc<str>>,
+    /// CPU time the invocation has left; work done on the script's behalf off the isolate
+    /// (a WebAssembly run) is limited to it.
+    pub cpu_budget: Duration,
+}
+
+/// Why an operation failed: becomes a `KilnError` with this `code` in the script.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct HostError {
+    /// Machine-readable code, e.g. `WASM_NOT_FOUND`.
+    pub code: String,
+    /// What went wrong, for the script author.
+    pub message: String,
+}
+
+impl HostError {
+    /// An error with `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        HostError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What an operation resolves to: a JSON value handed to the script.
+pub type HostResult = Result<serde_json::Value, HostError>;
+
+/// The future of one operation. It runs on a worker's single-threaded runtime: blocking work
+/// belongs on `tokio::task::spawn_blocking`, never in the future itself.
+pub type HostFuture = Pin<Box<dyn Future<Output = HostResult> + Send + 'static>>;
+
+/// The application's implementation of the operations scripts may call.
+pub trait HostServices: Send + Sync + 'static {
+    /// Starts `call`. Called on a worker thread: return quickly and do the work in the future.
+    fn call(&self, call: HostCall) -> HostFuture;
+}

@@ -1,0 +1,225 @@
+//! Host operations: a script's `hostCall` reaches the application's `HostServices` with the
+//! invocation's identity and budget, runs off the isolate (other requests are served
+//! meanwhile), and settles as a resolved value or a `KilnError` with the host's code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kiln_js::{
+    BundleFile, BundleLimits, Engine, EngineConfig, HostCall, HostError, HostFuture, HostServices,
+    HttpRequest, Limits, LogSink, ScriptLog, ScriptVersion,
+};
+
+struct Discard;
+
+impl LogSink for Discard {
+    fn log(&self, _entry: ScriptLog) {}
+}
+
+/// One call as the services saw it: op, args, bytes, identity, CPU budget.
+type SeenCall = (
+    String,
+    serde_json::Value,
+    Option<Vec<u8>>,
+    Option<String>,
+    Duration,
+);
+
+/// What the test services saw, and how they answer: `wasm.run` echoes its call after a delay
+/// given in `env.delayMs`, or fails with `env.fail` as the code.
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<SeenCall>>,
+}
+
+impl HostServices for Recorder {
+    fn call(&self, call: HostCall) -> HostFuture {
+        self.calls.lock().unwrap().push((
+            call.op.clone(),
+            call.args.clone(),
+            call.bytes.as_ref().map(|b| b.to_vec()),
+            call.identity.as_deref().map(str::to_owned),
+            call.cpu_budget,
+        ));
+        Box::pin(async move {
+            let env = &call.args["env"];
+            let delay = env["delayMs"].as_str().map_or(0, |d| d.parse().unwrap());
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            if let Some(code) = env["fail"].as_str() {
+                return Err(HostError::new(code, "it failed on purpose"));
+            }
+            Ok(serde_json::json!({
+                "op": call.op,
+                "script": call.script.name,
+                "requestId": call.request_id.as_deref(),
+                "stdin": call.bytes.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            }))
+        })
+    }
+}
+
+fn engine(services: Option<Arc<dyn HostServices>>) -> Engine {
+    let config = EngineConfig {
+        workers: 1,
+        services,
+        ..EngineConfig::default()
+    };
+    Engine::start(config, Arc::new(Discard)).expect("engine")
+}
+
+async fn deploy(engine: &Engine, source: &str) -> Arc<ScriptVersion> {
+    let files = vec![BundleFile {
+        path: "main.js".into(),
+        content: source.as_bytes().to_vec(),
+    }];
+    let prepared = engine
+        .prepare(
+            "ops",
+            files,
+            Limits::default(),
+            BTreeMap::new(),
+            BundleLimits::default(),
+        )
+        .await
+        .expect("prepare");
+    Arc::new(prepared.committed(1))
+}
+
+fn request(identity: Option<&str>) -> HttpRequest {
+    HttpRequest {
+        method: "GET".into(),
+        url: "http://kiln.test/x".into(),
+        identity: identity.map(Arc::from),
+        ..HttpRequest::default()
+    }
+}
+
+async fn call(engine: &Engine, script: &Arc<ScriptVersion>, route: usize) -> (u16, String) {
+    let answer = engine
+        .invoke(
+            script,
+            route,
+            vec![],
+            request(Some(r#"{"user":null}"#)),
+            "req-1",
+        )
+        .await
+        .expect("invoke");
+    (
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
+}
+
+const SCRIPT: &str = r#"
+export function init() {
+  registerWebHandler("GET", "/ok", async () => await wasm.run("a.wasm", { stdin: "hello", args: ["x"], env: { K: "v" } }));
+  registerWebHandler("GET", "/slow", async () => (await wasm.run("a.wasm", { env: { delayMs: "2000" } }), "slow"));
+  registerWebHandler("GET", "/fast", () => "fast");
+  registerWebHandler("GET", "/fail", async () => {
+    try { await wasm.run("a.wasm", { env: { fail: "WASM_TRAP" } }); return "no"; }
+    catch (e) { return { name: e.name, code: e.code, message: e.message, kiln: e instanceof KilnError }; }
+  });
+  registerWebHandler("GET", "/bad", async () => {
+    try { await wasm.run(42); return "no"; } catch (e) { return { name: e.name }; }
+  });
+  registerWebHandler("GET", "/flood", async () => {
+    const calls = [];
+    for (let i = 0; i < 100; i++) calls.push(wasm.run("a.wasm", {}));
+    const results = await Promise.allSettled(calls);
+    const rejected = results.filter((r) => r.status === "rejected");
+    return { ok: results.length - rejected.length, errors: [...new Set(rejected.map((r) => r.reason.name))] };
+  });
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_reach_the_services_and_settle_in_the_script() {
+    let services = Arc::new(Recorder::default());
+    let engine = engine(Some(services.clone()));
+    let script = deploy(&engine, SCRIPT).await;
+
+    let (status, body) = call(&engine, &script, 0).await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["op"], "wasm.run");
+    assert_eq!(body["script"], "ops");
+    assert_eq!(body["requestId"], "req-1");
+    assert_eq!(body["stdin"], "hello");
+    let calls = services.calls.lock().unwrap().clone();
+    let (op, args, bytes, identity, budget) = &calls[0];
+    assert_eq!(op, "wasm.run");
+    assert_eq!(
+        args,
+        &serde_json::json!({"path": "a.wasm", "args": ["x"], "env": {"K": "v"}})
+    );
+    assert_eq!(bytes.as_deref(), Some(&b"hello"[..]));
+    assert_eq!(identity.as_deref(), Some(r#"{"user":null}"#));
+    assert!(*budget > Duration::ZERO && *budget <= Limits::default().cpu);
+
+    let (status, body) = call(&engine, &script, 3).await;
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"name": "KilnError", "code": "WASM_TRAP", "message": "it failed on purpose", "kiln": true})
+    );
+
+    let (_, body) = call(&engine, &script, 4).await;
+    assert_eq!(body, r#"{"name":"TypeError"}"#);
+
+    // In-flight operations are bounded per isolate.
+    let (status, body) = call(&engine, &script, 5).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"ok":64,"errors":["RangeError"]}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_isolate_serves_other_requests_while_an_operation_runs() {
+    let engine = Arc::new(engine(Some(Arc::new(Recorder::default()))));
+    let script = deploy(&engine, SCRIPT).await;
+    let slow = {
+        let (engine, script) = (engine.clone(), script.clone());
+        tokio::spawn(async move { call(&engine, &script, 1).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // One worker, one isolate: the fast route answers while the slow one awaits its operation.
+    assert_eq!(call(&engine, &script, 2).await, (200, "fast".into()));
+    assert!(
+        !slow.is_finished(),
+        "the fast route waited for the slow operation"
+    );
+    assert_eq!(slow.await.unwrap(), (200, "slow".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_services_or_during_init_operations_fail_clearly() {
+    let engine = engine(None);
+    let script = deploy(&engine, SCRIPT).await;
+    let (_, body) = call(&engine, &script, 3).await;
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "UNAVAILABLE");
+
+    let files = vec![BundleFile {
+        path: "main.js".into(),
+        content: br#"export async function init() { await wasm.run("a.wasm"); }"#.to_vec(),
+    }];
+    let error = engine
+        .prepare(
+            "init-op",
+            files,
+            Limits::default(),
+            BTreeMap::new(),
+            BundleLimits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("cannot be used while the script starts"),
+        "{error}"
+    );
+}
