@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SPIN, process_cpu, run, runtime, with_time};
+use common::{SPIN, run, runtime, with_time};
+use kiln_fixtures::process_cpu;
 use kiln_wasm::ExecStatus;
 
 #[test]

@@ -10,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestServer, expect_error};
+use kiln_fixtures::process_cpu;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_script_stops_using_cpu() {
@@ -27,17 +28,4 @@ async fn a_timed_out_script_stops_using_cpu() {
         "process used {used:?} CPU while idle"
     );
     server.stop().await;
-}
-
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(") ")
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
 }

@@ -1,9 +1,7 @@
 //! One-shot WebAssembly execution over HTTP (`POST /execute`, `/api/execute`): WasmWiz's
 //! multipart fields and answers, API keys and tiers, hostile modules, usage. Modules are built
-//! from WAT in the test; the WasmWiz sample binaries run too when `../shared/fixtures/wasmwiz`
-//! exists.
-
-use std::path::Path;
+//! from WAT in the test. Real C programs, the WasmWiz samples and the whole hostile set are in
+//! `execute_samples` and `execute_hostile`.
 
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -63,7 +61,7 @@ fn module(wat: &str) -> Vec<u8> {
 }
 
 /// A server with an admin and an `execute` key on `tier`.
-async fn with_key(tier: &str) -> (TestServer, Session, String) {
+pub(crate) async fn with_key(tier: &str) -> (TestServer, Session, String) {
     let server = TestServer::start().await;
     let admin = server.first_admin().await;
     let created = server
@@ -75,7 +73,13 @@ async fn with_key(tier: &str) -> (TestServer, Session, String) {
     (server, admin, key_of(&created))
 }
 
-async fn run(server: &TestServer, path: &str, key: &str, form: Form) -> reqwest::Response {
+/// POSTs `form` to `path` with API key `key`.
+pub(crate) async fn run(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    form: Form,
+) -> reqwest::Response {
     server
         .client
         .post(server.url(path))
@@ -86,18 +90,21 @@ async fn run(server: &TestServer, path: &str, key: &str, form: Form) -> reqwest:
         .expect("request")
 }
 
-fn wasm_form(bytes: Vec<u8>) -> Form {
+/// A form with `bytes` as the module.
+pub(crate) fn wasm_form(bytes: Vec<u8>) -> Form {
     Form::new().part("wasm", Part::bytes(bytes).file_name("module.wasm"))
 }
 
-async fn ok_json(response: reqwest::Response) -> Value {
+/// The body of a 200 answer.
+pub(crate) async fn ok_json(response: reqwest::Response) -> Value {
     let status = response.status();
     let body: Value = response.json().await.expect("json");
     assert_eq!(status, 200, "{body}");
     body
 }
 
-async fn failed(response: reqwest::Response, code: &str) -> Value {
+/// The body of a 422 answer (a failed execution) with `error_code` `code`.
+pub(crate) async fn failed(response: reqwest::Response, code: &str) -> Value {
     let status = response.status();
     let body: Value = response.json().await.expect("json");
     assert_eq!(status, 422, "{body}");
@@ -257,30 +264,4 @@ async fn a_repeated_execution_does_not_compile_again() {
         "{stats}"
     );
     server.stop().await;
-}
-
-/// The modules WasmWiz shipped run unchanged (when the shared fixtures are present).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wasmwiz_sample_modules_run_unchanged() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/wasmwiz");
-    if !dir.is_dir() {
-        eprintln!("skipped: {} is not present", dir.display());
-        return;
-    }
-    let (server, _admin, key) = with_key("pro").await;
-    for name in ["hello_world", "calc_add", "echo"] {
-        let Ok(bytes) = std::fs::read(dir.join(format!("{name}.wasm"))) else {
-            continue;
-        };
-        let input = std::fs::read(dir.join(format!("{name}_input.txt"))).unwrap_or_default();
-        let expected =
-            std::fs::read_to_string(dir.join(format!("{name}_output.txt"))).unwrap_or_default();
-        let form = wasm_form(bytes).part("input", Part::bytes(input));
-        let body = ok_json(run(&server, "/execute", &key, form).await).await;
-        assert_eq!(
-            body["output"].as_str().unwrap().trim_end(),
-            expected.trim_end(),
-            "{name}: {body}"
-        );
-    }
 }

@@ -8,6 +8,8 @@ mod common;
 mod api;
 mod deploy;
 mod execute;
+mod execute_hostile;
+mod execute_samples;
 mod globals;
 mod handlers;
 mod hostile;
