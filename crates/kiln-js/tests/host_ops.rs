@@ -164,7 +164,7 @@ async fn operations_reach_the_services_and_settle_in_the_script() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"name": "KilnError", "code": "WASM_TRAP", "message": "it failed on purpose", "kiln": true})
+        serde_json::json!({"name": "WasmError", "code": "WASM_TRAP", "message": "it failed on purpose", "kiln": true})
     );
 
     let (_, body) = call(&engine, &script, 4).await;

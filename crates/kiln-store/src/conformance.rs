@@ -12,9 +12,11 @@
 //! - `users`: users, roles, the last-admin rule, allowed tiers, OIDC identities;
 //! - `sessions`: login sessions and script ownership;
 //! - `keys`: tiers and API keys;
-//! - `metering`: usage events and the audit log.
+//! - `metering`: usage events and the audit log;
+//! - `kv`: scripts' key/value storage.
 
 mod keys;
+mod kv;
 mod metering;
 mod scripts;
 mod sessions;
@@ -23,6 +25,7 @@ mod users;
 use serde_json::json;
 
 pub use keys::*;
+pub use kv::*;
 pub use metering::*;
 pub use scripts::*;
 pub use sessions::*;
@@ -80,7 +83,20 @@ macro_rules! conformance_tests {
             audit_filters_and_paging,
             audit_limit_is_clamped,
             prune_audit_deletes_old_events,
+            // kv
+            kv_namespaces_are_isolated,
+            kv_entries_expire,
+            kv_list_pages_by_prefix,
+            kv_quotas_are_enforced,
+            kv_increment_adds_to_numbers,
+            kv_goes_with_its_script,
         );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn kv_concurrent_increments_are_atomic() -> Result<(), $crate::StoreError> {
+            let (store, _guard) = $fresh().await?;
+            $crate::conformance::kv_concurrent_increments_are_atomic(store).await
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_create_version_allocates_distinct_numbers()

@@ -21,6 +21,13 @@ pub enum StoreError {
         message: String,
     },
 
+    /// The write would take its owner past a quota (e.g. a script's key/value storage).
+    #[error("limit exceeded: {message}")]
+    LimitExceeded {
+        /// Which limit, and by how much.
+        message: String,
+    },
+
     /// Stored data could not be decoded (e.g. unparsable JSON metadata, unknown log level).
     #[error("corrupt data in {what}: {message}")]
     Corrupt {

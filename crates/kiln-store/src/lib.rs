@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod kv;
 pub mod metering;
 pub mod sqlite;
 
@@ -31,6 +32,7 @@ pub use identity::{
     ADMIN_ROLE, ApiKeyRecord, IdentityStore, NewApiKey, NewUser, SessionRecord, TierRecord,
     UserRecord,
 };
+pub use kv::{KvLimits, KvNamespace, KvPage, KvStore, KvUsage, MAX_KV_LIST_LIMIT};
 pub use metering::{
     AuditQuery, AuditRecord, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MeteringStore, NewAuditEvent,
     UsageBucket, UsageEvent, UsagePeriod, UsageQuery,
@@ -253,10 +255,10 @@ impl Default for LogQuery {
 
 /// Kiln's persistent state. Implemented by [`SqliteStore`]; every implementation must pass the
 /// `conformance` suite. Shared as `Arc<dyn Store>`. Identity (users, sessions, keys, tiers,
-/// ownership) and metering (usage, audit) are the supertraits [`IdentityStore`] and
-/// [`MeteringStore`].
+/// ownership), metering (usage, audit) and scripts' key/value data are the supertraits
+/// [`IdentityStore`], [`MeteringStore`] and [`KvStore`].
 #[async_trait]
-pub trait Store: IdentityStore + MeteringStore + Send + Sync {
+pub trait Store: IdentityStore + MeteringStore + KvStore + Send + Sync {
     /// Runs a trivial query; succeeds when the database is reachable (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -311,10 +313,10 @@ pub trait Store: IdentityStore + MeteringStore + Send + Sync {
     /// active version are skipped. Used at start-up to restore all scripts.
     async fn active_versions(&self) -> Result<Vec<(VersionRecord, Vec<BundleFile>)>, StoreError>;
 
-    /// Deletes a script with all its versions, files, logs and owners, in one transaction. The
-    /// logs and owners of the name go even if no script row exists (e.g. a name claimed by
-    /// [`IdentityStore::add_script_owner`] before its first deploy). Returns whether the script
-    /// existed.
+    /// Deletes a script with all its versions, files, logs, owners and key/value data, in one
+    /// transaction. The logs and owners of the name go even if no script row exists (e.g. a
+    /// name claimed by [`IdentityStore::add_script_owner`] before its first deploy). Returns
+    /// whether the script existed.
     async fn delete_script(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Stores a batch of log lines, all or none.

@@ -9,6 +9,7 @@
 //! enabled admins, no tier deleted while keys use it) do the same, in `sqlite/identity.rs`.
 
 mod identity;
+mod kv;
 mod metering;
 
 use std::collections::HashMap;
@@ -360,6 +361,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM script_owners WHERE script = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        // The script's data goes with it: a later script of the same name starts empty.
+        sqlx::query("DELETE FROM kv_entries WHERE script = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM kv_usage WHERE script = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;

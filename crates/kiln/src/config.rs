@@ -20,8 +20,10 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
 mod auth;
+mod storage;
 use crate::http_policy;
 pub use auth::{AuthConfig, LimiterFailure, MeteringConfig};
+pub use storage::KvConfig;
 
 /// Configuration file read from the working directory when `--config` is not given. A missing
 /// default file is fine (every key has a default); a missing explicit file is an error.
@@ -93,6 +95,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Usage accounting, audit log, rate limiter.
     pub metering: MeteringConfig,
+    /// Scripts' key/value storage quotas.
+    pub kv: KvConfig,
     /// Per-script settings, keyed by script name (`[scripts.<name>.limits]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub scripts: BTreeMap<String, ScriptConfig>,
@@ -298,6 +302,7 @@ impl Default for Config {
             logs: LogsConfig::default(),
             auth: AuthConfig::default(),
             metering: MeteringConfig::default(),
+            kv: KvConfig::default(),
             scripts: BTreeMap::new(),
         }
     }
@@ -487,6 +492,7 @@ impl Config {
         }
         self.auth.validate(&mut problems);
         self.metering.validate(&mut problems);
+        self.kv.validate(&mut problems);
         problems
     }
 

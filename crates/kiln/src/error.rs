@@ -92,6 +92,9 @@ impl From<kiln_store::StoreError> for ApiError {
             kiln_store::StoreError::Conflict { message } => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
             }
+            kiln_store::StoreError::LimitExceeded { message } => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "QUOTA_EXCEEDED", message)
+            }
             other => ApiError::internal(other),
         }
     }

@@ -196,6 +196,7 @@ impl Metering {
                 auth.flush_key_uses().await;
                 auth.throttle.sweep();
                 metering.limiter.forget_idle();
+                crate::script_services::kv::sweep(store.as_ref()).await;
                 if ticks % 120 == 1 {
                     metering.prune(store.as_ref(), &config).await;
                 }

@@ -155,7 +155,11 @@ pub async fn run(
             EngineConfig {
                 workers: config.engine.workers,
                 stuck_after: config.watchdog_after(),
-                services: Some(Arc::new(ScriptServices::new(wasm.clone()))),
+                services: Some(Arc::new(ScriptServices::new(
+                    wasm.clone(),
+                    store.clone(),
+                    config.kv.clone(),
+                ))),
             },
             log_pipeline.clone(),
         )

@@ -27,13 +27,28 @@ class KilnError extends ErrorCtor {
 }
 defineValue(KilnError.prototype, "name", "KilnError");
 
+/** Errors of `kv` / `kv.user`. */
+class KvError extends KilnError {}
+defineValue(KvError.prototype, "name", "KvError");
+
+/** Errors of `wasm.run`. */
+class WasmError extends KilnError {}
+defineValue(WasmError.prototype, "name", "WasmError");
+
+/** The error class of an operation's failures, by its namespace (`kv.set` → KvError). */
+function errorClassOf(op) {
+  if (StringPrototypeStartsWith(op, "kv.")) return KvError;
+  if (StringPrototypeStartsWith(op, "wasm.")) return WasmError;
+  return KilnError;
+}
+
 /** id -> { resolve, reject } of operations in flight. */
 const pendingOps = new MapCtor();
 
 function hostCall(op, args, bytes) {
   const id = hostStartOp(op, JSONStringify(args), bytes);
   return new PromiseCtor((resolve, reject) => {
-    MapPrototypeSet(pendingOps, id, { __proto__: null, resolve, reject });
+    MapPrototypeSet(pendingOps, id, { __proto__: null, op, resolve, reject });
   });
 }
 
@@ -44,7 +59,10 @@ internal.completeOp = function completeOp(id, ok, payload) {
   MapPrototypeDelete(pendingOps, id);
   const value = JSONParse(payload);
   if (ok) entry.resolve(value);
-  else entry.reject(new KilnError(value.code, value.message));
+  else {
+    const ErrorClass = errorClassOf(entry.op);
+    entry.reject(new ErrorClass(value.code, value.message));
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -79,7 +97,7 @@ const wasm = ObjectFreeze({
   /**
    * Runs `path` (a .wasm file of this script's bundle) as a WASI command:
    * `await wasm.run("tools/wc.wasm", { stdin, args, env })` → `{ stdout, stderr, exitCode }`.
-   * A non-zero exit code resolves; traps and limits reject with a KilnError.
+   * A non-zero exit code resolves; traps and limits reject with a WasmError.
    */
   run(path, options = undefined) {
     try {
@@ -100,5 +118,100 @@ const wasm = ObjectFreeze({
   },
 });
 
+
+// ---------------------------------------------------------------------------
+// kv: the script's key/value storage; kv.user: the same, in the signed-in user's space.
+
+/** Runs `fn` and turns a synchronous throw (bad arguments) into a rejected promise. */
+function asyncCall(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    return new PromiseCtor((_resolve, reject) => reject(err));
+  }
+}
+
+function kvKey(key, what) {
+  if (typeof key !== "string") throw new TypeErrorCtor(`${what}: the key must be a string`);
+  return key;
+}
+
+function makeKv(scope) {
+  const call = (op, args) => hostCall(op, args, undefined);
+  return {
+    __proto__: null,
+    /** The value at `key`, or null. */
+    get(key) {
+      return asyncCall(() => call("kv.get", { __proto__: null, scope, key: kvKey(key, "kv.get") }));
+    },
+    /** The values at `keys`, in order (null where absent). */
+    getMany(keys) {
+      return asyncCall(() => {
+        if (!ArrayIsArray(keys)) throw new TypeErrorCtor("kv.getMany: expected an array of keys");
+        const list = [];
+        for (let i = 0; i < keys.length; i++) list[i] = kvKey(keys[i], "kv.getMany");
+        return call("kv.getMany", { __proto__: null, scope, keys: list });
+      });
+    },
+    /** Stores any JSON-serialisable `value`; `{ ttl }` in seconds makes it expire. */
+    set(key, value, options = undefined) {
+      return asyncCall(() => {
+        kvKey(key, "kv.set");
+        if (value === undefined || typeof value === "function" || typeof value === "symbol") {
+          throw new TypeErrorCtor("kv.set: the value must be JSON-serialisable (not undefined, a function or a symbol)");
+        }
+        if (options !== undefined && options !== null && !isObjectLike(options)) {
+          throw new TypeErrorCtor("kv.set: options must be an object");
+        }
+        const ttl = options?.ttl;
+        if (ttl !== undefined && (typeof ttl !== "number" || !(ttl > 0))) {
+          throw new TypeErrorCtor("kv.set: options.ttl must be a positive number of seconds");
+        }
+        // Serialise here so toJSON and the script's own objects behave as in JSON.stringify.
+        const json = JSONStringify(value);
+        if (json === undefined) throw new TypeErrorCtor("kv.set: the value is not JSON-serialisable");
+        return call("kv.set", { __proto__: null, scope, key, value: JSONParse(json), ttl: ttl ?? null });
+      });
+    },
+    /** Deletes `key`; resolves to whether it existed. */
+    delete(key) {
+      return asyncCall(() => call("kv.delete", { __proto__: null, scope, key: kvKey(key, "kv.delete") }));
+    },
+    /** `{ keys, cursor }`: keys in order, `cursor` for the next page (null on the last). */
+    list(options = undefined) {
+      return asyncCall(() => {
+        if (options !== undefined && options !== null && !isObjectLike(options)) {
+          throw new TypeErrorCtor("kv.list: options must be an object");
+        }
+        const prefix = options?.prefix ?? "";
+        const cursor = options?.cursor ?? null;
+        const limit = options?.limit ?? 100;
+        if (typeof prefix !== "string") throw new TypeErrorCtor("kv.list: options.prefix must be a string");
+        if (cursor !== null && typeof cursor !== "string") throw new TypeErrorCtor("kv.list: options.cursor must be a string");
+        if (!NumberIsInteger(limit) || limit < 1 || limit > 1000) {
+          throw new TypeErrorCtor("kv.list: options.limit must be an integer from 1 to 1000");
+        }
+        return call("kv.list", { __proto__: null, scope, prefix, cursor, limit });
+      });
+    },
+    /** Atomically adds `by` (default 1) to the number at `key`; resolves to the new value. */
+    increment(key, by = 1) {
+      return asyncCall(() => {
+        kvKey(key, "kv.increment");
+        if (typeof by !== "number" || !NumberIsFinite(by)) throw new TypeErrorCtor("kv.increment: `by` must be a finite number");
+        return call("kv.increment", { __proto__: null, scope, key, by });
+      });
+    },
+  };
+}
+
+const kvUser = ObjectFreeze(makeKv("user"));
+const kv = makeKv("script");
+kv.user = kvUser;
+ObjectFreeze(kv);
+
 defineGlobal("KilnError", KilnError);
+defineGlobal("KvError", KvError);
+defineGlobal("WasmError", WasmError);
 defineGlobal("wasm", wasm);
+defineGlobal("kv", kv);

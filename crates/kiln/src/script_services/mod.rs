@@ -1,25 +1,36 @@
-//! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door:
+//! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door
+//! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`]):
 //! the engine hands over each operation a script starts (`wasm.run(…)` → op `wasm.run`) with
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
 //! off the isolate. Blocking work (running WebAssembly) goes to tokio's blocking pool, never
 //! onto the worker thread.
 
+pub mod kv;
 mod wasm;
 
 use std::sync::Arc;
 
 use kiln_js::{HostCall, HostError, HostFuture, HostServices};
+use kiln_store::Store;
+
+use crate::config::KvConfig;
 
 /// Kiln's implementation of the operations scripts may call.
 pub struct ScriptServices {
     wasm: Arc<kiln_wasm::WasmRuntime>,
+    store: Arc<dyn Store>,
+    kv: Arc<KvConfig>,
 }
 
 impl ScriptServices {
-    /// Services backed by the server's WebAssembly runtime.
-    pub fn new(wasm: Arc<kiln_wasm::WasmRuntime>) -> Self {
-        ScriptServices { wasm }
+    /// Services backed by the server's WebAssembly runtime and store.
+    pub fn new(wasm: Arc<kiln_wasm::WasmRuntime>, store: Arc<dyn Store>, kv: KvConfig) -> Self {
+        ScriptServices {
+            wasm,
+            store,
+            kv: Arc::new(kv),
+        }
     }
 }
 
@@ -27,6 +38,9 @@ impl HostServices for ScriptServices {
     fn call(&self, call: HostCall) -> HostFuture {
         match call.op.as_str() {
             "wasm.run" => Box::pin(wasm::run(self.wasm.clone(), call)),
+            op if op.starts_with("kv.") => {
+                Box::pin(kv::call(self.store.clone(), self.kv.clone(), call))
+            }
             other => {
                 let error = HostError::new(
                     "UNKNOWN_OPERATION",

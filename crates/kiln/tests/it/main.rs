@@ -16,6 +16,7 @@ mod hostile;
 mod hygiene;
 mod identity;
 mod keys;
+mod kv;
 mod metering;
 mod oidc;
 mod oidc_login;

@@ -99,7 +99,7 @@ async fn failures_reject_with_a_kiln_error_code() {
         ("/w/not-wasm", "NOT_WASM"),
     ] {
         let answer = server.get_json(path).await;
-        assert_eq!(answer["name"], "KilnError", "{path}: {answer}");
+        assert_eq!(answer["name"], "WasmError", "{path}: {answer}");
         assert_eq!(answer["code"], code, "{path}: {answer}");
         assert!(
             answer["message"]
