@@ -38,6 +38,7 @@ use crate::admin_token::AdminToken;
 use crate::auth::AuthService;
 use crate::auth::client::ClientMeta;
 use crate::auth::oidc_routes::OidcRegistry;
+use crate::bundle_wasm::BundleModules;
 use crate::config::Config;
 use crate::error::{RequestContext, RequestContextLayer};
 use crate::front::Front;
@@ -162,6 +163,7 @@ pub async fn run(
         store.clone(),
         engine.clone(),
         config.clone(),
+        Arc::new(BundleModules::new(wasm.clone())),
     ));
     let restored = scripts
         .restore()

@@ -21,3 +21,4 @@ mod oidc_provider;
 mod route_cors;
 mod routing;
 mod typescript;
+mod wasm_routes;
