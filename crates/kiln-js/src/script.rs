@@ -11,15 +11,23 @@ use crate::limits::Limits;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A route registered with `registerWebHandler`, in registration order.
+/// A route registered with `registerWebHandler` or `registerWasmHandler`, in registration order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouteSpec {
     /// Upper-case method or `ANY`.
     pub method: String,
     /// Path pattern: literal segments, `:param`, optional trailing `*`.
     pub path: String,
-    /// The JSON-serialisable options (auth, summary, …).
+    /// The JSON-serialisable options (auth, summary, …; `wasm` for a WebAssembly route).
     pub options: serde_json::Value,
+}
+
+impl RouteSpec {
+    /// The bundle path of the WebAssembly module serving this route (`registerWasmHandler`,
+    /// already normalised and checked to be in the bundle), or `None` for a JavaScript route.
+    pub fn wasm_module(&self) -> Option<&str> {
+        self.options.get("wasm").and_then(serde_json::Value::as_str)
+    }
 }
 
 /// One immutable, runnable version of a script.

@@ -71,10 +71,17 @@ fn engine(services: Option<Arc<dyn HostServices>>) -> Engine {
 }
 
 async fn deploy(engine: &Engine, source: &str) -> Arc<ScriptVersion> {
-    let files = vec![BundleFile {
-        path: "main.js".into(),
-        content: source.as_bytes().to_vec(),
-    }];
+    // The engine does not look inside `.wasm` files: the services do.
+    let files = vec![
+        BundleFile {
+            path: "main.js".into(),
+            content: source.as_bytes().to_vec(),
+        },
+        BundleFile {
+            path: "a.wasm".into(),
+            content: b"\0asm".to_vec(),
+        },
+    ];
     let prepared = engine
         .prepare(
             "ops",
@@ -202,10 +209,16 @@ async fn without_services_or_during_init_operations_fail_clearly() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["code"], "UNAVAILABLE");
 
-    let files = vec![BundleFile {
-        path: "main.js".into(),
-        content: br#"export async function init() { await wasm.run("a.wasm"); }"#.to_vec(),
-    }];
+    let files = vec![
+        BundleFile {
+            path: "main.js".into(),
+            content: br#"export async function init() { await wasm.run("a.wasm"); }"#.to_vec(),
+        },
+        BundleFile {
+            path: "a.wasm".into(),
+            content: b"\0asm".to_vec(),
+        },
+    ];
     let error = engine
         .prepare(
             "init-op",

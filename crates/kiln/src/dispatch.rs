@@ -1,9 +1,10 @@
 //! The request path for script routes: everything that is not one of Kiln's own paths.
 //!
-//! Look the method + path up in the current route table, read the body (bounded), hand the
-//! request to the engine, and turn its answer into an HTTP response. Engine failures become
-//! the standard JSON error with the right status (`SCRIPT_TIMEOUT` 504, `SCRIPT_MEMORY_LIMIT`
-//! 503, a thrown `HttpError`'s own status…).
+//! Look the method + path up in the current route table, admit and meter the caller, read the
+//! body (bounded), invoke the route — the JavaScript engine, or for a `registerWasmHandler`
+//! route the module ([`crate::wasm_route`]) — record usage and turn the answer into an HTTP
+//! response. Failures become the standard JSON error with the right status (`SCRIPT_TIMEOUT`
+//! 504, `SCRIPT_MEMORY_LIMIT` 503, a thrown `HttpError`'s own status…).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use kiln_js::{HttpRequest, InvokeError};
+use kiln_js::{HttpRequest, InvokeError, ScriptVersion};
 
 use crate::auth::client::ClientMeta;
 use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
@@ -21,6 +23,7 @@ use crate::metering::{ErrorClass, Metered, UsageRecorder, meter};
 use crate::route_cors::RouteCors;
 use crate::routing::Lookup;
 use crate::server::AppState;
+use crate::wasm_route::{self, WasmCall};
 
 /// Axum fallback handler serving script routes.
 pub async fn script_route(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -323,9 +326,7 @@ async fn serve_route(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let url = absolute_url(&request);
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
     let body = match axum::body::to_bytes(body, metered.body_limit).await {
         Ok(body) => body,
         Err(_) => {
@@ -342,59 +343,137 @@ async fn serve_route(
         }
     };
     let bytes_in = body.len();
-    let http_request = HttpRequest {
-        method: parts.method.as_str().to_owned(),
-        url,
-        headers,
-        body,
-        identity: caller.as_ref().map(Caller::script_identity),
-        cpu_limit: metered.cpu_limit,
-    };
-    let outcome = state
-        .scripts
-        .engine()
-        .invoke(script, route, params, http_request, &request_id)
-        .await;
-    let mut response = match outcome {
-        Ok(answer) => {
-            let cpu_ns = answer.cpu_ns;
-            let bytes_out = answer.body.len();
-            let response = to_response(answer);
-            record(
-                response.status(),
-                ErrorClass::Success,
-                cpu_ns,
-                bytes_in,
-                bytes_out,
-            );
-            response
-        }
-        Err(error) => {
-            // A CPU timeout used exactly the budget it exceeded (the tighter of the tier's and
-            // the script's); what a wall-clock timeout used is unknown, so nothing is charged.
-            let cpu_ns = match &error {
-                InvokeError::Timeout {
-                    budget: "CPU time",
-                    limit_ms,
-                } => limit_ms.saturating_mul(1_000_000),
-                _ => 0,
+    let wasm = script
+        .routes
+        .get(route)
+        .and_then(|spec| spec.wasm_module().map(|module| (spec, module)));
+    let invoked = match wasm {
+        Some((spec, module)) => {
+            let call = WasmCall {
+                script,
+                route: spec,
+                module,
+                params: &params,
+                parts: &parts,
+                body,
+                caller: caller.as_ref(),
+                cpu_limit: metered.cpu_limit,
+                request_id: &request_id,
             };
-            let error = invoke_error(error);
-            let class = ErrorClass::of_error(error.status, &error.code);
-            record(error.status, class, cpu_ns, bytes_in, 0);
-            error.into_response()
+            // Boxed: the JavaScript path's future stays small.
+            Box::pin(wasm_route::serve(state, call)).await
+        }
+        None => {
+            let invocation = Invocation {
+                script,
+                route,
+                params,
+                parts,
+                body,
+                caller: caller.as_ref(),
+                cpu_limit: metered.cpu_limit,
+                request_id: &request_id,
+            };
+            invoke_script(state, invocation).await
         }
     };
+    record(
+        invoked.response.status(),
+        invoked.class,
+        u64::try_from(invoked.cpu.as_nanos()).unwrap_or(u64::MAX),
+        bytes_in,
+        invoked.bytes_out,
+    );
+    let mut response = invoked.response;
     for (name, value) in &metered.headers {
         response.headers_mut().insert(name, value.clone());
     }
     Ok(response)
 }
 
-fn to_response(answer: kiln_js::HttpResponse) -> Response {
-    let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    *response.headers_mut() = answer.headers;
+/// What invoking a route produced: the answer, and what usage records about it.
+pub struct Invoked {
+    /// The answer (a script's response or a JSON error).
+    pub response: Response,
+    /// How the call ended.
+    pub class: ErrorClass,
+    /// CPU time charged to the call.
+    pub cpu: Duration,
+    /// Response body bytes.
+    pub bytes_out: usize,
+}
+
+/// A JavaScript route's admitted request.
+struct Invocation<'a> {
+    script: &'a Arc<ScriptVersion>,
+    route: usize,
+    params: Vec<(String, String)>,
+    parts: http::request::Parts,
+    body: Bytes,
+    caller: Option<&'a Caller>,
+    cpu_limit: Option<Duration>,
+    request_id: &'a str,
+}
+
+/// Runs a JavaScript route's handler in the engine.
+async fn invoke_script(state: &AppState, call: Invocation<'_>) -> Invoked {
+    let http_request = HttpRequest {
+        method: call.parts.method.as_str().to_owned(),
+        url: absolute_url(&call.parts),
+        headers: call.parts.headers,
+        body: call.body,
+        identity: call.caller.map(Caller::script_identity),
+        cpu_limit: call.cpu_limit,
+    };
+    let outcome = state
+        .scripts
+        .engine()
+        .invoke(
+            call.script,
+            call.route,
+            call.params,
+            http_request,
+            call.request_id,
+        )
+        .await;
+    match outcome {
+        Ok(answer) => {
+            let cpu = Duration::from_nanos(answer.cpu_ns);
+            let bytes_out = answer.body.len();
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+            Invoked {
+                response: script_response(status, answer.headers, answer.body),
+                class: ErrorClass::Success,
+                cpu,
+                bytes_out,
+            }
+        }
+        Err(error) => {
+            // A CPU timeout used exactly the budget it exceeded (the tighter of the tier's and
+            // the script's); what a wall-clock timeout used is unknown, so nothing is charged.
+            let cpu = match &error {
+                InvokeError::Timeout {
+                    budget: "CPU time",
+                    limit_ms,
+                } => Duration::from_millis(*limit_ms),
+                _ => Duration::ZERO,
+            };
+            let error = invoke_error(error);
+            Invoked {
+                class: ErrorClass::of_error(error.status, &error.code),
+                response: error.into_response(),
+                cpu,
+                bytes_out: 0,
+            }
+        }
+    }
+}
+
+/// A response made by a script (JavaScript or WebAssembly), sent exactly as made.
+pub fn script_response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     if response.status().as_u16() >= 400 {
         // Only error statuses are looked at by `render_errors`; marking just those keeps the
         // common path free of an extensions allocation.
@@ -409,21 +488,21 @@ fn invoke_error(error: InvokeError) -> ApiError {
 }
 
 /// The request's absolute URL as the script sees it (`http://host/path?query`).
-fn absolute_url(request: &Request) -> String {
+fn absolute_url(request: &http::request::Parts) -> String {
     let host = request
-        .headers()
+        .headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .or_else(|| request.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
     // `X-Forwarded-Proto` counts only from trusted proxies (resolved by `http_policy`).
-    let scheme = if crate::http_policy::client_info(request.extensions()).secure {
+    let scheme = if crate::http_policy::client_info(&request.extensions).secure {
         "https"
     } else {
         "http"
     };
     let path_and_query = request
-        .uri()
+        .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");

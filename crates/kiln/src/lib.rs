@@ -11,6 +11,8 @@
 //! - [`route_cors`]: CORS policies of individual script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
+//! - [`wasm_route`]: routes served by a bundle's WebAssembly module, CGI-style.
+//! - [`bundle_wasm`]: the `.wasm` files of script bundles, compiled at deploy and memoised.
 //! - [`execute`]: one-shot WebAssembly execution (`POST /execute`, WasmWiz-compatible).
 //! - [`script_services`]: the platform operations scripts call (`wasm.run`, …).
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
@@ -24,6 +26,7 @@ pub mod admin_token;
 pub mod api;
 pub mod auth;
 pub mod batching;
+pub mod bundle_wasm;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
@@ -41,3 +44,4 @@ pub mod script_logs;
 pub mod script_services;
 pub mod scripts;
 pub mod server;
+pub mod wasm_route;

@@ -2,7 +2,9 @@
 //!
 //! Every change follows the same order, under one lock so changes never interleave:
 //! 1. **validate** — the engine builds the bundle and runs `init()` in a throwaway isolate
-//!    under the script's limits; route collisions are checked against the live table;
+//!    under the script's limits; every `.wasm` file of the bundle is compiled and the
+//!    WebAssembly routes checked ([`crate::bundle_wasm`]); route collisions are checked against
+//!    the live table;
 //! 2. **commit** — the store records the version / active pointer in one transaction;
 //! 3. **switch** — workers are told to warm the new version, then the route table is swapped
 //!    atomically; the old version's isolates finish their in-flight requests and are retired.
@@ -17,6 +19,7 @@ use http::StatusCode;
 use kiln_js::{BundleLimits, Engine, Limits, PrepareError, ScriptVersion};
 use kiln_store::Store;
 
+use crate::bundle_wasm::{BundleModules, BundleWasmError};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routing::RouteTable;
@@ -29,6 +32,7 @@ pub struct ScriptService {
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     config: Arc<Config>,
+    wasm_modules: Arc<BundleModules>,
     table: ArcSwap<RouteTable>,
     changes: tokio::sync::Mutex<()>,
 }
@@ -45,11 +49,17 @@ pub struct Deployed {
 
 impl ScriptService {
     /// A service with an empty route table; call [`ScriptService::restore`] next.
-    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>, config: Arc<Config>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
+        config: Arc<Config>,
+        wasm_modules: Arc<BundleModules>,
+    ) -> Self {
         ScriptService {
             store,
             engine,
             config,
+            wasm_modules,
             table: ArcSwap::from_pointee(RouteTable::default()),
             changes: tokio::sync::Mutex::new(()),
         }
@@ -68,6 +78,11 @@ impl ScriptService {
     /// The engine behind the service.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The prepared WebAssembly modules of the deployed bundles.
+    pub fn wasm_modules(&self) -> &Arc<BundleModules> {
+        &self.wasm_modules
     }
 
     /// Loads every script's active version from the store and serves it. A version that no
@@ -189,7 +204,7 @@ impl ScriptService {
         &self,
         name: &str,
         files: Vec<kiln_store::BundleFile>,
-    ) -> Result<ScriptVersion, PrepareError> {
+    ) -> Result<ScriptVersion, Invalid> {
         let limits = self.limits_for(name);
         let bundle_limits = BundleLimits {
             max_total_bytes: self.config.limits_for(name).max_bundle_bytes,
@@ -202,9 +217,12 @@ impl ScriptService {
                 content: f.content,
             })
             .collect();
-        self.engine
+        let version = self
+            .engine
             .prepare(name, files, limits, BTreeMap::new(), bundle_limits)
-            .await
+            .await?;
+        self.wasm_modules.validate(&version).await?;
+        Ok(version)
     }
 
     /// The engine limits for script `name` (global defaults merged with its overrides).
@@ -243,9 +261,21 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn deploy_rejected(error: PrepareError) -> ApiError {
+/// Why a version does not validate.
+#[derive(Debug, thiserror::Error)]
+enum Invalid {
+    /// The bundle or its `init()`.
+    #[error(transparent)]
+    Script(#[from] PrepareError),
+    /// One of its WebAssembly modules.
+    #[error(transparent)]
+    Wasm(#[from] BundleWasmError),
+}
+
+fn deploy_rejected(error: Invalid) -> ApiError {
     match error {
-        PrepareError::Internal(detail) => ApiError::internal(detail),
+        Invalid::Script(PrepareError::Internal(detail)) => ApiError::internal(detail),
+        Invalid::Wasm(BundleWasmError::Task(detail)) => ApiError::internal(detail),
         other => ApiError::new(
             StatusCode::BAD_REQUEST,
             "DEPLOY_REJECTED",

@@ -40,6 +40,7 @@ use crate::admin_token::AdminToken;
 use crate::auth::AuthService;
 use crate::auth::client::ClientMeta;
 use crate::auth::oidc_routes::OidcRegistry;
+use crate::bundle_wasm::BundleModules;
 use crate::config::Config;
 use crate::error::{RequestContext, RequestContextLayer};
 use crate::front::Front;
@@ -150,13 +151,14 @@ pub async fn run(
     let housekeeping = metering.spawn_housekeeping(store.clone(), auth.clone(), config.clone());
     let (log_pipeline, log_writer) =
         script_logs::start(store.clone(), config.logs.retention_per_script);
+    let bundle_modules = Arc::new(BundleModules::new(wasm.clone()));
     let engine = Arc::new(
         Engine::start(
             EngineConfig {
                 workers: config.engine.workers,
                 stuck_after: config.watchdog_after(),
                 services: Some(Arc::new(ScriptServices::new(
-                    wasm.clone(),
+                    bundle_modules.clone(),
                     store.clone(),
                     config.kv.clone(),
                 ))),
@@ -169,6 +171,7 @@ pub async fn run(
         store.clone(),
         engine.clone(),
         config.clone(),
+        bundle_modules,
     ));
     let restored = scripts
         .restore()

@@ -3,8 +3,9 @@
 //!
 //! Each isolate owns one [`HostState`]. The native functions installed here never touch
 //! anything outside it: they append to its queues (completed invocations, timer operations)
-//! or answer from pure computation (UTF-8, URL parsing, randomness). The worker drains the
-//! queues after every turn. Nothing here gives access to files, processes or the network.
+//! or answer from pure computation (UTF-8, URL parsing, randomness) and the script's own
+//! bundle (whether it holds a file). The worker drains the queues after every turn. Nothing
+//! here gives access to files, processes or the network.
 #![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
@@ -224,6 +225,15 @@ pub(crate) fn build_host<'js>(
         "urlSet",
         Function::new(ctx.clone(), |href: String, part: String, value: String| {
             crate::web_url::set(&href, &part, &value)
+        })?,
+    )?;
+
+    // Registration (`registerWasmHandler`) checks that a named module is in the bundle.
+    let st = state.clone();
+    host.set(
+        "bundleHasFile",
+        Function::new(ctx.clone(), move |path: String| {
+            st.script.bundle.file(&path).is_some()
         })?,
     )?;
 

@@ -114,13 +114,16 @@ const LITERAL_SEGMENT_RE = /^[A-Za-z0-9\-._~!$&'()+,;=@%]+$/;
 const AUTH_ROLE_RE = /^role:[A-Za-z0-9_.\-]+$/;
 
 let initOpen = false;
-/** Registered routes: { method, path, shape, handler, optionsJson }. Index = route index. */
+/**
+ * Registered routes: { method, path, shape, handler, optionsJson }; `handler` is null for a
+ * WebAssembly route (served by the server). Index = route index.
+ */
 let routeList = [];
 
 /** Validate a route path; returns its shape (parameter names erased) for duplicate detection. */
-function validateRoutePath(path) {
+function validateRoutePath(api, path) {
   if (path.length === 0 || StringPrototypeCharCodeAt(path, 0) !== 0x2f) {
-    throw new TypeErrorCtor(`registerWebHandler: the path must start with "/" (got '${path}')`);
+    throw new TypeErrorCtor(`${api}: the path must start with "/" (got '${path}')`);
   }
   if (path === "/") return "/";
   const names = [];
@@ -132,27 +135,27 @@ function validateRoutePath(path) {
     if (last) end = path.length;
     const seg = StringPrototypeSlice(path, start, end);
     if (seg === "") {
-      if (!last) throw new TypeErrorCtor(`registerWebHandler: the path '${path}' contains an empty segment`);
+      if (!last) throw new TypeErrorCtor(`${api}: the path '${path}' contains an empty segment`);
       shape += "/"; // trailing slash
       break;
     }
     if (seg === "*") {
-      if (!last) throw new TypeErrorCtor(`registerWebHandler: '*' may only be the last segment of the path (in '${path}')`);
+      if (!last) throw new TypeErrorCtor(`${api}: '*' may only be the last segment of the path (in '${path}')`);
       shape += "/*";
     } else if (StringPrototypeCharCodeAt(seg, 0) === 0x3a /* : */) {
       const name = StringPrototypeSlice(seg, 1);
       if (RegExpPrototypeExec(PARAM_NAME_RE, name) === null || name === "__proto__") {
-        throw new TypeErrorCtor(`registerWebHandler: invalid parameter name ':${name}' in '${path}' (use a JavaScript identifier)`);
+        throw new TypeErrorCtor(`${api}: invalid parameter name ':${name}' in '${path}' (use a JavaScript identifier)`);
       }
       if (ArrayPrototypeIncludes(names, name)) {
-        throw new TypeErrorCtor(`registerWebHandler: duplicate parameter ':${name}' in '${path}'`);
+        throw new TypeErrorCtor(`${api}: duplicate parameter ':${name}' in '${path}'`);
       }
       names[names.length] = name;
       shape += "/:";
     } else {
       if (RegExpPrototypeExec(LITERAL_SEGMENT_RE, seg) === null) {
         throw new TypeErrorCtor(
-          `registerWebHandler: invalid path segment '${seg}' in '${path}' (literal segments may use letters, digits, -._~!$&'()+,;=@ and %-escapes; ` +
+          `${api}: invalid path segment '${seg}' in '${path}' (literal segments may use letters, digits, -._~!$&'()+,;=@ and %-escapes; ` +
           "parameters are ':name', a final '*' matches the rest)");
       }
       shape += "/" + seg;
@@ -163,62 +166,63 @@ function validateRoutePath(path) {
   return shape;
 }
 
-function normalizeRouteOptions(options) {
-  if (options === undefined || options === null) return "{}";
-  if (typeof options !== "object") throw new TypeErrorCtor("registerWebHandler: options must be an object");
+/** The route options as a null-prototype object of validated, JSON-ready values. */
+function normalizeRouteOptions(api, options) {
+  if (options === undefined || options === null) return { __proto__: null };
+  if (typeof options !== "object") throw new TypeErrorCtor(`${api}: options must be an object`);
   const out = { __proto__: null };
   const auth = options.auth;
   if (auth !== undefined) {
     if (typeof auth !== "string" ||
         (auth !== "public" && auth !== "user" && auth !== "apiKey" && RegExpPrototypeExec(AUTH_ROLE_RE, auth) === null)) {
-      throw new TypeErrorCtor(`registerWebHandler: options.auth must be "public", "user", "apiKey" or "role:<name>"`);
+      throw new TypeErrorCtor(`${api}: options.auth must be "public", "user", "apiKey" or "role:<name>"`);
     }
     out.auth = auth;
   }
   const summary = options.summary;
   if (summary !== undefined) {
-    if (typeof summary !== "string") throw new TypeErrorCtor("registerWebHandler: options.summary must be a string");
+    if (typeof summary !== "string") throw new TypeErrorCtor(`${api}: options.summary must be a string`);
     out.summary = summary;
   }
   const description = options.description;
   if (description !== undefined) {
-    if (typeof description !== "string") throw new TypeErrorCtor("registerWebHandler: options.description must be a string");
+    if (typeof description !== "string") throw new TypeErrorCtor(`${api}: options.description must be a string`);
     out.description = description;
   }
   const tags = options.tags;
   if (tags !== undefined) {
-    if (!ArrayIsArray(tags)) throw new TypeErrorCtor("registerWebHandler: options.tags must be an array of strings");
+    if (!ArrayIsArray(tags)) throw new TypeErrorCtor(`${api}: options.tags must be an array of strings`);
     const copy = [];
     for (let i = 0; i < tags.length; i++) {
-      if (typeof tags[i] !== "string") throw new TypeErrorCtor("registerWebHandler: options.tags must be an array of strings");
+      if (typeof tags[i] !== "string") throw new TypeErrorCtor(`${api}: options.tags must be an array of strings`);
       copy[i] = tags[i];
     }
     out.tags = copy;
   }
-  if (options.cors !== undefined) out.cors = normalizeCors(options.cors);
+  if (options.cors !== undefined) out.cors = normalizeCors(api, options.cors);
   const schemaKeys = ["requestSchema", "responseSchema"];
   for (let i = 0; i < schemaKeys.length; i++) {
     const key = schemaKeys[i];
     const schema = options[key];
     if (schema === undefined) continue;
     if (!(typeof schema === "boolean" || (typeof schema === "object" && schema !== null))) {
-      throw new TypeErrorCtor(`registerWebHandler: options.${key} must be a JSON Schema object`);
+      throw new TypeErrorCtor(`${api}: options.${key} must be a JSON Schema object`);
     }
     let json;
     try {
       json = JSONStringify(schema);
     } catch (err) {
-      throw new TypeErrorCtor(`registerWebHandler: options.${key} must be JSON-serialisable (${describeError(err)})`);
+      throw new TypeErrorCtor(`${api}: options.${key} must be JSON-serialisable (${describeError(err)})`);
     }
     out[key] = JSONParse(json);
   }
-  return JSONStringify(out);
+  return out;
 }
 
 /** `cors: true` or `{ origins, methods?, headers?, exposeHeaders?, credentials?, maxAge? }`. */
-function normalizeCors(cors) {
+function normalizeCors(api, cors) {
   const fail = (what) => {
-    throw new TypeErrorCtor(`registerWebHandler: options.cors ${what}`);
+    throw new TypeErrorCtor(`${api}: options.cors ${what}`);
   };
   if (cors === false) return undefined;
   if (cors === true) return { origins: "*" };
@@ -263,24 +267,100 @@ function normalizeCors(cors) {
 }
 const CORS_ORIGIN_RE = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/;
 
-function registerWebHandler(method, path, handler, options = undefined) {
-  if (!initOpen) throw new ErrorCtor("registerWebHandler can only be called during init()");
-  if (typeof method !== "string") throw new TypeErrorCtor("registerWebHandler: the method must be a string");
+/** The upper-case route method, or a TypeError naming `api`. */
+function routeMethod(api, method) {
+  if (typeof method !== "string") throw new TypeErrorCtor(`${api}: the method must be a string`);
   const m = StringPrototypeToUpperCase(method);
   if (!ArrayPrototypeIncludes(ROUTE_METHODS, m)) {
-    throw new TypeErrorCtor(`registerWebHandler: unsupported method '${method}' (expected one of ${ArrayPrototypeJoin(ROUTE_METHODS, ", ")})`);
+    throw new TypeErrorCtor(`${api}: unsupported method '${method}' (expected one of ${ArrayPrototypeJoin(ROUTE_METHODS, ", ")})`);
   }
-  if (typeof path !== "string") throw new TypeErrorCtor("registerWebHandler: the path must be a string");
-  const shape = validateRoutePath(path);
-  if (typeof handler !== "function") throw new TypeErrorCtor("registerWebHandler: the handler must be a function");
-  const optionsJson = normalizeRouteOptions(options);
+  return m;
+}
+
+/** Records a validated route (`handler` is null for routes served by a WebAssembly module). */
+function addRoute(api, m, path, shape, handler, options) {
+  const optionsJson = JSONStringify(options);
   for (let i = 0; i < routeList.length; i++) {
     const r = routeList[i];
     if (r.method === m && r.shape === shape) {
-      throw new ErrorCtor(`registerWebHandler: ${m} ${path} conflicts with the route ${r.method} ${r.path} registered earlier`);
+      throw new ErrorCtor(`${api}: ${m} ${path} conflicts with the route ${r.method} ${r.path} registered earlier`);
     }
   }
   routeList[routeList.length] = { __proto__: null, method: m, path, shape, handler, optionsJson };
+}
+
+function registerWebHandler(method, path, handler, options = undefined) {
+  const api = "registerWebHandler";
+  if (!initOpen) throw new ErrorCtor("registerWebHandler can only be called during init()");
+  const m = routeMethod(api, method);
+  if (typeof path !== "string") throw new TypeErrorCtor(`${api}: the path must be a string`);
+  const shape = validateRoutePath(api, path);
+  if (typeof handler !== "function") throw new TypeErrorCtor(`${api}: the handler must be a function`);
+  addRoute(api, m, path, shape, handler, normalizeRouteOptions(api, options));
+}
+
+const hostBundleHasFile = host.bundleHasFile;
+const WASM_PATH_BAD_CHARS_RE = /[\u0000-\u001f\u007f\\]/;
+const WASM_SUFFIX = ".wasm";
+
+/**
+ * The bundle path of the module `file` names: relative to the script directory, "./" and
+ * "dir/../" resolved ("./handlers/app.wasm" → "handlers/app.wasm"), ending in ".wasm", and a
+ * file of this bundle. Anything else throws, naming the file.
+ */
+function bundleWasmPath(api, file) {
+  if (typeof file !== "string") {
+    throw new TypeErrorCtor(`${api}: the module must be the path of a .wasm file in the script bundle, e.g. "handlers/app.wasm"`);
+  }
+  if (file === "" || RegExpPrototypeExec(WASM_PATH_BAD_CHARS_RE, file) !== null) {
+    throw new TypeErrorCtor(`${api}: invalid module path '${file}' (a relative path with forward slashes, e.g. "handlers/app.wasm")`);
+  }
+  if (StringPrototypeCharCodeAt(file, 0) === 0x2f) {
+    throw new TypeErrorCtor(`${api}: the module path '${file}' is absolute; give it relative to the script directory (e.g. "handlers/app.wasm")`);
+  }
+  const segments = [];
+  let start = 0;
+  for (;;) {
+    let end = StringPrototypeIndexOf(file, "/", start);
+    const last = end === -1;
+    if (last) end = file.length;
+    const seg = StringPrototypeSlice(file, start, end);
+    if (seg === "") throw new TypeErrorCtor(`${api}: the module path '${file}' has an empty segment`);
+    if (seg === "..") {
+      if (segments.length === 0) throw new TypeErrorCtor(`${api}: the module path '${file}' leaves the script bundle`);
+      segments.length -= 1;
+    } else if (seg !== ".") {
+      segments[segments.length] = seg;
+    }
+    if (last) break;
+    start = end + 1;
+  }
+  const name = segments.length === 0 ? "" : segments[segments.length - 1];
+  if (name.length <= WASM_SUFFIX.length || StringPrototypeSlice(name, -WASM_SUFFIX.length) !== WASM_SUFFIX) {
+    throw new TypeErrorCtor(`${api}: '${file}' is not a .wasm file`);
+  }
+  const path = ArrayPrototypeJoin(segments, "/");
+  if (!hostBundleHasFile(path)) {
+    const shown = path === file ? "" : ` (looked for '${path}')`;
+    throw new ErrorCtor(`${api}: the module '${file}' is not in the script bundle${shown}`);
+  }
+  return path;
+}
+
+/**
+ * Serves `method path` with the WebAssembly module `wasmFile` of the bundle, CGI-style (the
+ * server runs it; the route's options carry the module's bundle path as `wasm`).
+ */
+function registerWasmHandler(method, path, wasmFile, options = undefined) {
+  const api = "registerWasmHandler";
+  if (!initOpen) throw new ErrorCtor("registerWasmHandler can only be called during init()");
+  const m = routeMethod(api, method);
+  if (typeof path !== "string") throw new TypeErrorCtor(`${api}: the path must be a string`);
+  const shape = validateRoutePath(api, path);
+  const wasm = bundleWasmPath(api, wasmFile);
+  const out = normalizeRouteOptions(api, options);
+  out.wasm = wasm;
+  addRoute(api, m, path, shape, null, out);
 }
 
 internal.beginInit = function beginInit() {
@@ -526,6 +606,10 @@ internal.dispatch = function dispatch(id, routeIndex, method, url, headers, body
     hostFail(id, 500, "INTERNAL_ERROR", "No handler is registered for this route", `unknown route index ${routeIndex}`);
     return;
   }
+  if (route.handler === null) {
+    hostFail(id, 500, "INTERNAL_ERROR", "This route is served by a WebAssembly module", `route ${routeIndex} has no JavaScript handler`);
+    return;
+  }
   let result;
   try {
     const handler = route.handler;
@@ -590,3 +674,4 @@ internal.reportException = reportException;
 
 defineGlobal("HttpError", HttpError);
 defineGlobal("registerWebHandler", registerWebHandler);
+defineGlobal("registerWasmHandler", registerWasmHandler);

@@ -101,7 +101,13 @@ const wasm = ObjectFreeze({
    */
   run(path, options = undefined) {
     try {
-      if (typeof path !== "string" || path === "") throw new TypeErrorCtor("wasm.run: the module path must be a non-empty string");
+      let file;
+      try {
+        file = bundleWasmPath("wasm.run", path);
+      } catch (err) {
+        if (err instanceof TypeErrorCtor) throw err;
+        throw new WasmError("WASM_NOT_FOUND", err.message);
+      }
       if (options !== undefined && options !== null && !isObjectLike(options)) {
         throw new TypeErrorCtor("wasm.run: options must be an object");
       }
@@ -110,7 +116,7 @@ const wasm = ObjectFreeze({
       if (stdin !== undefined && stdin !== null && typeof stdin !== "string" && !isObjectLike(stdin)) {
         throw new TypeErrorCtor("wasm.run: options.stdin must be a string, an ArrayBuffer or a typed array");
       }
-      const args = { __proto__: null, path, args: stringList(opts.args, "options.args"), env: stringMap(opts.env, "options.env") };
+      const args = { __proto__: null, path: file, args: stringList(opts.args, "options.args"), env: stringMap(opts.env, "options.env") };
       return hostCall("wasm.run", args, stdin ?? undefined);
     } catch (err) {
       return new PromiseCtor((_resolve, reject) => reject(err));

@@ -13,7 +13,8 @@ fn globals_are_installed_like_the_web() {
         const names = ["console", "TextEncoder", "TextDecoder", "atob", "btoa", "DOMException", "URL",
           "URLSearchParams", "Headers", "Request", "Response", "setTimeout", "clearTimeout", "setInterval",
           "clearInterval", "queueMicrotask", "crypto", "structuredClone", "AbortController", "AbortSignal",
-          "EventTarget", "Event", "HttpError", "h", "Fragment", "registerWebHandler"];
+          "EventTarget", "Event", "HttpError", "h", "Fragment", "registerWebHandler",
+          "registerWasmHandler"];
         for (const n of names) {
           const d = Object.getOwnPropertyDescriptor(globalThis, n);
           assert(d, n + " missing");

@@ -253,6 +253,13 @@ fn build_host<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<Object<'j
             },
         )?,
     )?;
+    // The stub bundle holds exactly these files.
+    host.set(
+        "bundleHasFile",
+        Function::new(ctx.clone(), |path: String| {
+            ["main.js", "app.wasm", "handlers/app.wasm", "notes.txt"].contains(&path.as_str())
+        })?,
+    )?;
     let s = state.clone();
     host.set(
         "fail",

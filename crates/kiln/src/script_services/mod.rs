@@ -14,20 +14,21 @@ use std::sync::Arc;
 use kiln_js::{HostCall, HostError, HostFuture, HostServices};
 use kiln_store::Store;
 
+use crate::bundle_wasm::BundleModules;
 use crate::config::KvConfig;
 
 /// Kiln's implementation of the operations scripts may call.
 pub struct ScriptServices {
-    wasm: Arc<kiln_wasm::WasmRuntime>,
+    modules: Arc<BundleModules>,
     store: Arc<dyn Store>,
     kv: Arc<KvConfig>,
 }
 
 impl ScriptServices {
-    /// Services backed by the server's WebAssembly runtime and store.
-    pub fn new(wasm: Arc<kiln_wasm::WasmRuntime>, store: Arc<dyn Store>, kv: KvConfig) -> Self {
+    /// Services backed by the bundles' prepared WebAssembly modules and the store.
+    pub fn new(modules: Arc<BundleModules>, store: Arc<dyn Store>, kv: KvConfig) -> Self {
         ScriptServices {
-            wasm,
+            modules,
             store,
             kv: Arc::new(kv),
         }
@@ -37,7 +38,7 @@ impl ScriptServices {
 impl HostServices for ScriptServices {
     fn call(&self, call: HostCall) -> HostFuture {
         match call.op.as_str() {
-            "wasm.run" => Box::pin(wasm::run(self.wasm.clone(), call)),
+            "wasm.run" => Box::pin(wasm::run(self.modules.clone(), call)),
             op if op.starts_with("kv.") => {
                 Box::pin(kv::call(self.store.clone(), self.kv.clone(), call))
             }

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiln_js::{HostCall, HostError, HostResult};
-use kiln_wasm::{ExecLimits, ExecRequest, ExecStatus, WasmError, WasmRuntime};
+use kiln_wasm::{ExecLimits, ExecRequest, ExecStatus, WasmError};
 use serde_json::{Value, json};
 
+use crate::bundle_wasm::{BundleModules, BundleWasmError};
 use crate::execute::MAX_OUTPUT_BYTES;
 
 /// Shortest time limit a run gets, so an invocation that spent nearly all its CPU still gets
@@ -54,33 +55,31 @@ fn parse_args(args: &Value) -> Result<RunArgs, HostError> {
     })
 }
 
-/// The bundle path `path` names (`./tools/x.wasm` and `tools/x.wasm` are the same file).
-fn normalize(path: &str) -> &str {
-    path.trim_start_matches("./")
-}
-
-fn module_error(path: &str, error: WasmError) -> HostError {
+fn module_error(error: BundleWasmError) -> HostError {
     let code = match &error {
-        WasmError::NotWasm(_) => "NOT_WASM",
-        WasmError::InvalidModule(_) => "INVALID_MODULE",
-        WasmError::UnknownImport { .. } => "UNSUPPORTED_IMPORT",
-        WasmError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
+        BundleWasmError::Missing { .. } => "WASM_NOT_FOUND",
+        BundleWasmError::Invalid { source, .. } => match source {
+            WasmError::NotWasm(_) => "NOT_WASM",
+            WasmError::InvalidModule(_) => "INVALID_MODULE",
+            WasmError::UnknownImport { .. } => "UNSUPPORTED_IMPORT",
+            WasmError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            _ => "INTERNAL_ERROR",
+        },
         _ => "INTERNAL_ERROR",
     };
-    HostError::new(code, format!("wasm.run: {path}: {error}"))
+    HostError::new(code, format!("wasm.run: {error}"))
 }
 
 /// Runs the call's module on the blocking pool and shapes the answer.
-pub(super) async fn run(runtime: Arc<WasmRuntime>, call: HostCall) -> HostResult {
+pub(super) async fn run(modules: Arc<BundleModules>, call: HostCall) -> HostResult {
     let RunArgs { path, args, env } = parse_args(&call.args)?;
     let script = call.script.clone();
-    let file = normalize(&path).to_owned();
-    if !file.ends_with(".wasm") {
-        return Err(HostError::new(
-            "INVALID_ARGUMENT",
-            format!("wasm.run: '{path}' is not a .wasm file"),
-        ));
-    }
+    // The prelude resolved the path within the bundle; deploys compiled every module, so this
+    // is normally a memo hit.
+    let module = modules
+        .module(&script.bundle, &path)
+        .await
+        .map_err(module_error)?;
     let time = call.cpu_budget.min(script.limits.wall).max(MIN_TIME);
     let request = ExecRequest {
         stdin: call.bytes.map(|b| b.to_vec()).unwrap_or_default(),
@@ -95,18 +94,10 @@ pub(super) async fn run(runtime: Arc<WasmRuntime>, call: HostCall) -> HostResult
         },
         ..ExecRequest::default()
     };
-    let outcome = tokio::task::spawn_blocking(move || {
-        let bytes = script.bundle.file(&file).ok_or_else(|| {
-            HostError::new(
-                "WASM_NOT_FOUND",
-                format!("wasm.run: the script's bundle has no file '{file}'"),
-            )
-        })?;
-        let module = runtime.prepare(bytes).map_err(|e| module_error(&file, e))?;
-        Ok::<_, HostError>(runtime.run(&module, request))
-    })
-    .await
-    .map_err(|e| HostError::new("INTERNAL_ERROR", format!("wasm.run: the run failed: {e}")))??;
+    let runtime = modules.runtime().clone();
+    let outcome = tokio::task::spawn_blocking(move || runtime.run(&module, request))
+        .await
+        .map_err(|e| HostError::new("INTERNAL_ERROR", format!("wasm.run: the run failed: {e}")))?;
     match &outcome.status {
         ExecStatus::Success | ExecStatus::ExitNonZero => Ok(json!({
             "stdout": String::from_utf8_lossy(&outcome.stdout),

@@ -25,3 +25,4 @@ mod route_cors;
 mod routing;
 mod script_wasm;
 mod typescript;
+mod wasm_routes;

@@ -23,7 +23,7 @@ export function init() {
   registerWebHandler("GET", "/w/spin", () => attempt(() => wasm.run("bin/spin.wasm")));
   registerWebHandler("GET", "/w/bomb", () => attempt(() => wasm.run("bin/bomb.wasm")));
   registerWebHandler("GET", "/w/missing", () => attempt(() => wasm.run("bin/nope.wasm")));
-  registerWebHandler("GET", "/w/not-wasm", () => attempt(() => wasm.run("readme.wasm")));
+  registerWebHandler("GET", "/w/escape", () => attempt(() => wasm.run("../other/x.wasm")));
   registerWebHandler("GET", "/w/bad-args", () => attempt(() => wasm.run("bin/echo.wasm", { args: [1] })));
   registerWebHandler("GET", "/w/hits", () => ({ hits: ++hits }));
 }"#;
@@ -43,7 +43,6 @@ async fn deploy(server: &TestServer) {
         {"path": "bin/exit3.wasm", "content_base64": b64(&exit3)},
         {"path": "bin/spin.wasm", "content_base64": b64(&spin)},
         {"path": "bin/bomb.wasm", "content_base64": b64(&bomb)},
-        {"path": "readme.wasm", "content": "not a module"},
     ]);
     let response = server
         .api_post("/scripts/tools/versions", &json!({ "files": files }))
@@ -96,7 +95,6 @@ async fn failures_reject_with_a_kiln_error_code() {
         ("/w/spin", "TIME_LIMIT_EXCEEDED"),
         ("/w/bomb", "MEMORY_LIMIT_EXCEEDED"),
         ("/w/missing", "WASM_NOT_FOUND"),
-        ("/w/not-wasm", "NOT_WASM"),
     ] {
         let answer = server.get_json(path).await;
         assert_eq!(answer["name"], "WasmError", "{path}: {answer}");
@@ -109,8 +107,10 @@ async fn failures_reject_with_a_kiln_error_code() {
             "{answer}"
         );
     }
-    let answer = server.get_json("/w/bad-args").await;
-    assert_eq!(answer["name"], "TypeError", "{answer}");
+    for path in ["/w/bad-args", "/w/escape"] {
+        let answer = server.get_json(path).await;
+        assert_eq!(answer["name"], "TypeError", "{path}: {answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
