@@ -92,6 +92,9 @@ impl From<kiln_store::StoreError> for ApiError {
             kiln_store::StoreError::Conflict { message } => {
                 ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
             }
+            error @ kiln_store::StoreError::Invalid { .. } => {
+                ApiError::bad_request(error.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -12,6 +12,7 @@
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
 //! - [`execute`]: one-shot WebAssembly execution (`POST /execute`, WasmWiz-compatible).
+//! - [`modules`]: stored WebAssembly modules (`/api/modules`), executed through `execute`.
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
 //! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
 //! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
@@ -32,6 +33,7 @@ pub mod front;
 pub mod health;
 pub mod http_policy;
 pub mod metering;
+pub mod modules;
 pub mod oidc;
 pub mod rate_limit;
 pub mod route_cors;
