@@ -14,10 +14,12 @@
 //! - `keys`: tiers and API keys;
 //! - `metering`: usage events and the audit log;
 //! - `kv`: scripts' key/value storage.
+//! - `modules`: stored WebAssembly modules.
 
 mod keys;
 mod kv;
 mod metering;
+mod modules;
 mod scripts;
 mod sessions;
 mod users;
@@ -27,6 +29,7 @@ use serde_json::json;
 pub use keys::*;
 pub use kv::*;
 pub use metering::*;
+pub use modules::*;
 pub use scripts::*;
 pub use sessions::*;
 pub use users::*;
@@ -76,6 +79,7 @@ macro_rules! conformance_tests {
             touching_api_keys_never_goes_backwards,
             // metering
             usage_buckets_hourly_and_daily,
+            usage_sums_wasm_execution_details,
             usage_filters,
             count_key_usage_excludes_rate_limited,
             prune_usage_deletes_old_events,
@@ -90,6 +94,13 @@ macro_rules! conformance_tests {
             kv_quotas_are_enforced,
             kv_increment_adds_to_numbers,
             kv_goes_with_its_script,
+            // modules
+            module_contents_are_deduplicated_and_collected,
+            modules_are_isolated_between_owners,
+            replacing_a_module_keeps_its_identity,
+            modules_are_listed_in_pages,
+            module_executions_are_counted,
+            module_names_are_checked,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -109,6 +120,12 @@ macro_rules! conformance_tests {
         async fn concurrent_admin_removals_leave_one_admin() -> Result<(), $crate::StoreError> {
             let (store, _guard) = $fresh().await?;
             $crate::conformance::concurrent_admin_removals_leave_one_admin(store).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_module_puts_share_one_content() -> Result<(), $crate::StoreError> {
+            let (store, _guard) = $fresh().await?;
+            $crate::conformance::concurrent_module_puts_share_one_content(store).await
         }
     };
     (@tests $fresh:path; $($check:ident),* $(,)?) => {

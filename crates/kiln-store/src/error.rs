@@ -1,6 +1,6 @@
 //! [`StoreError`], the single error type returned by every [`Store`](crate::Store) method and by
-//! opening a backend. Callers branch on [`StoreError::NotFound`] and [`StoreError::Conflict`]
-//! (client mistakes); every other variant is an operator-side failure and carries its cause.
+//! opening a backend. Callers branch on [`StoreError::NotFound`], [`StoreError::Conflict`] and
+//! [`StoreError::Invalid`] (client mistakes); every other variant is an operator-side failure and carries its cause.
 
 use std::path::PathBuf;
 
@@ -25,6 +25,16 @@ pub enum StoreError {
     #[error("limit exceeded: {message}")]
     LimitExceeded {
         /// Which limit, and by how much.
+        message: String,
+    },
+
+    /// An argument breaks a rule the store enforces (e.g. a module name with invalid
+    /// characters); a client mistake like [`StoreError::NotFound`].
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        /// What was invalid (e.g. `module name "Bad Name"`).
+        what: String,
+        /// The rule it breaks.
         message: String,
     },
 
@@ -65,6 +75,14 @@ impl StoreError {
     /// A [`StoreError::Conflict`] with `message`.
     pub fn conflict(message: impl Into<String>) -> Self {
         StoreError::Conflict {
+            message: message.into(),
+        }
+    }
+
+    /// A [`StoreError::Invalid`]: `what` breaks the rule `message`.
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            what: what.into(),
             message: message.into(),
         }
     }

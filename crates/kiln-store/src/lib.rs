@@ -1,10 +1,13 @@
 //! Kiln's storage layer: scripts and their immutable versions (with bundle files), script logs,
-//! and engine settings, behind one object-safe [`Store`] trait used as `Arc<dyn Store>`.
+//! engine settings, identity, metering and stored WebAssembly modules, behind one object-safe
+//! [`Store`] trait used as `Arc<dyn Store>`.
 //!
 //! # Layout
 //! - `lib.rs` (this file): the [`Store`] trait and the DB-neutral record types it speaks. Every
 //!   timestamp is `i64` unix milliseconds.
 //! - [`error`]: [`StoreError`], the one error type of every store method.
+//! - [`identity`], [`metering`], [`modules`]: the supertraits of [`Store`] with their types
+//!   (users, sessions, keys and tiers; usage and audit; stored WebAssembly modules).
 //! - [`sqlite`]: [`SqliteStore`], the default backend (one SQLite file, embedded forward-only
 //!   migrations under `migrations/sqlite/`).
 //! - `conformance` (tests, or feature `conformance`): the behavioural test suite every backend
@@ -16,6 +19,7 @@ pub mod error;
 pub mod identity;
 pub mod kv;
 pub mod metering;
+pub mod modules;
 pub mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -36,6 +40,10 @@ pub use kv::{KvLimits, KvNamespace, KvPage, KvStore, KvUsage, MAX_KV_LIST_LIMIT}
 pub use metering::{
     AuditQuery, AuditRecord, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MeteringStore, NewAuditEvent,
     UsageBucket, UsageEvent, UsagePeriod, UsageQuery,
+};
+pub use modules::{
+    DEFAULT_MODULE_LIST_LIMIT, MAX_MODULE_LIST_LIMIT, ModuleListQuery, ModulePage, ModuleRecord,
+    ModuleStorage, ModuleStore, NewModule, PutModule, check_module_name, module_hash,
 };
 pub use sqlite::SqliteStore;
 
@@ -255,10 +263,10 @@ impl Default for LogQuery {
 
 /// Kiln's persistent state. Implemented by [`SqliteStore`]; every implementation must pass the
 /// `conformance` suite. Shared as `Arc<dyn Store>`. Identity (users, sessions, keys, tiers,
-/// ownership), metering (usage, audit) and scripts' key/value data are the supertraits
-/// [`IdentityStore`], [`MeteringStore`] and [`KvStore`].
+/// ownership), metering (usage, audit), scripts' key/value data and stored WebAssembly modules
+/// are the supertraits [`IdentityStore`], [`MeteringStore`], [`KvStore`] and [`ModuleStore`].
 #[async_trait]
-pub trait Store: IdentityStore + MeteringStore + KvStore + Send + Sync {
+pub trait Store: IdentityStore + MeteringStore + KvStore + ModuleStore + Send + Sync {
     /// Runs a trivial query; succeeds when the database is reachable (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
 

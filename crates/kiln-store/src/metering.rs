@@ -41,6 +41,15 @@ pub struct UsageEvent {
     /// `success`, `execution_error`, `time_limit_exceeded`, `memory_limit_exceeded`,
     /// `validation_error` or `rate_limited`.
     pub error_class: String,
+    /// WebAssembly executions: the module's size in bytes (`None` for other calls).
+    #[serde(default)]
+    pub module_bytes: Option<i64>,
+    /// WebAssembly executions: the input's (stdin) size in bytes.
+    #[serde(default)]
+    pub input_bytes: Option<i64>,
+    /// WebAssembly executions: the guest's peak linear memory in bytes (0 when it never ran).
+    #[serde(default)]
+    pub memory_peak_bytes: Option<i64>,
 }
 
 /// Bucket size of [`UsageQuery`] aggregates.
@@ -100,6 +109,12 @@ pub struct UsageBucket {
     pub bytes_in: i64,
     /// Total response bytes.
     pub bytes_out: i64,
+    /// Total module bytes of WebAssembly executions.
+    pub module_bytes: i64,
+    /// Total input bytes of WebAssembly executions.
+    pub input_bytes: i64,
+    /// Largest peak memory of one WebAssembly execution.
+    pub max_memory_peak_bytes: i64,
     /// Calls per error class (including `success`), sorted by class.
     pub by_class: Vec<(String, i64)>,
 }

@@ -6,11 +6,13 @@
 //! with `BEGIN IMMEDIATE`, taking SQLite's single write lock up front: concurrent deploys then
 //! queue on the busy timeout instead of failing with `SQLITE_BUSY` when a read snapshot turns
 //! out to be stale. The identity methods that enforce an invariant by reading first (never zero
-//! enabled admins, no tier deleted while keys use it) do the same, in `sqlite/identity.rs`.
+//! enabled admins, no tier deleted while keys use it) do the same, in `sqlite/identity.rs`;
+//! stored WebAssembly modules are in `sqlite/modules.rs`.
 
 mod identity;
 mod kv;
 mod metering;
+mod modules;
 
 use std::collections::HashMap;
 use std::path::Path;

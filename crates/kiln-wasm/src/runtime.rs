@@ -183,6 +183,15 @@ impl WasmRuntime {
         }
     }
 
+    /// The module with content hash `hash` (SHA-256, lowercase hex) if it is prepared in
+    /// memory — no hashing, no compiling, no disk. For callers that already know a module's
+    /// hash (stored modules); on `None`, [`WasmRuntime::prepare`] the bytes. Counts as a hit.
+    pub fn cached(&self, hash: &str) -> Option<Arc<PreparedModule>> {
+        let module = self.memory.get(hash)?;
+        self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        Some(module)
+    }
+
     /// Runs `module` on the calling thread, blocking until it ends (at the latest one epoch
     /// tick after `request.limits.time`). Call it from a blocking context (e.g. tokio's
     /// `spawn_blocking`), never from an async task: WASI host calls block on a tokio runtime.

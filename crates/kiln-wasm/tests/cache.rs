@@ -52,6 +52,17 @@ fn a_repeated_prepare_does_not_compile_again() {
 }
 
 #[test]
+fn a_prepared_module_is_found_by_its_hash() {
+    let rt = runtime();
+    assert!(rt.cached(&"0".repeat(64)).is_none());
+    let prepared = rt.prepare(&wasm(HELLO)).unwrap();
+    let found = rt.cached(prepared.hash()).expect("cached by hash");
+    assert!(Arc::ptr_eq(&prepared, &found));
+    let stats = rt.cache_stats();
+    assert_eq!((stats.hits, stats.misses), (1, 1));
+}
+
+#[test]
 fn concurrent_prepares_of_a_new_module_compile_it_once() {
     let rt = runtime();
     let bytes = wasm(HELLO);

@@ -95,6 +95,9 @@ impl From<kiln_store::StoreError> for ApiError {
             kiln_store::StoreError::LimitExceeded { message } => {
                 ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "QUOTA_EXCEEDED", message)
             }
+            error @ kiln_store::StoreError::Invalid { .. } => {
+                ApiError::bad_request(error.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -1,7 +1,8 @@
 //! The front service every request enters: it sends Kiln's own paths (`/health*`,
-//! `/engine/api/*`) to the axum router and everything else straight to the script dispatcher,
-//! all inside the one middleware stack (request context, panic catching). Script requests are
-//! the hot path, so they skip the router's path matching, service cloning and extractors.
+//! `/engine/api/*`, `/auth/*`, `/execute`, `/api/execute`, `/api/modules*`) to the axum router
+//! and everything else straight to the script dispatcher, all inside the one middleware stack
+//! (request context, panic catching). Script requests are the hot path, so they skip the
+//! router's path matching, service cloning and extractors.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,12 +20,13 @@ use crate::dispatch;
 use crate::server::AppState;
 
 /// Path prefixes (and exact paths) served by Kiln's own router.
-const KILN_PATHS: [&str; 5] = [
+const KILN_PATHS: [&str; 6] = [
     "/health",
     "/engine/api",
     "/auth",
     "/execute",
     "/api/execute",
+    "/api/modules",
 ];
 
 /// True when `path` is one of Kiln's own (handled by the router, not by scripts).
@@ -87,10 +89,21 @@ mod tests {
             "/health/ready",
             "/engine/api",
             "/engine/api/scripts",
+            "/api/modules",
+            "/api/modules/tool/execute",
         ] {
             assert!(is_kiln_path(path), "{path}");
         }
-        for path in ["/", "/healthz", "/engine", "/engine/apix", "/hello/health"] {
+        for path in [
+            "/",
+            "/healthz",
+            "/engine",
+            "/engine/apix",
+            "/hello/health",
+            "/api",
+            "/api/things",
+            "/api/modulesx",
+        ] {
             assert!(!is_kiln_path(path), "{path}");
         }
     }

@@ -15,6 +15,7 @@
 //! - [`bundle_wasm`]: the `.wasm` files of script bundles, compiled at deploy and memoised.
 //! - [`execute`]: one-shot WebAssembly execution (`POST /execute`, WasmWiz-compatible).
 //! - [`script_services`]: the platform operations scripts call (`wasm.run`, …).
+//! - [`modules`]: stored WebAssembly modules (`/api/modules`), executed through `execute`.
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
 //! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
 //! - [`rate_limit`]: per-minute rate limits and daily quotas per subject (key or IP).
@@ -36,6 +37,7 @@ pub mod front;
 pub mod health;
 pub mod http_policy;
 pub mod metering;
+pub mod modules;
 pub mod oidc;
 pub mod rate_limit;
 pub mod route_cors;

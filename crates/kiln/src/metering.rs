@@ -260,8 +260,20 @@ impl<'a> UsageRecorder<'a> {
                 bytes_in: 0,
                 bytes_out: 0,
                 error_class: String::new(),
+                module_bytes: None,
+                input_bytes: None,
+                memory_peak_bytes: None,
             },
         }
+    }
+
+    /// Adds what a WebAssembly execution's event carries besides the common fields: the
+    /// module's and the input's sizes, and (once it ran) the guest's peak memory.
+    pub fn set_wasm(&mut self, module_bytes: usize, input_bytes: usize, memory_peak_bytes: u64) {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.event.module_bytes = Some(as_i64(module_bytes as u64));
+        self.event.input_bytes = Some(as_i64(input_bytes as u64));
+        self.event.memory_peak_bytes = Some(as_i64(memory_peak_bytes));
     }
 
     /// Records the outcome: status, class, CPU time used and body sizes.

@@ -22,7 +22,8 @@
 //! Connections are served with `ConnectInfo<SocketAddr>` (axum's connect info), which layer 2
 //! reads; a service called without it (`oneshot` in tests) sees clients as `0.0.0.0`.
 //!
-//! Routes: `/health*`, `/engine/api/*` (admin token), and everything else to scripts.
+//! Routes: `/health*`, `/engine/api/*` (management), `/auth/*`, `/execute` and `/api/execute`
+//! (one-shot WebAssembly), `/api/modules*` (stored modules), and everything else to scripts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ use crate::http_policy;
 use crate::metering::Metering;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
-use crate::{api, auth, dispatch, execute, health};
+use crate::{api, auth, dispatch, execute, health, modules};
 
 /// Everything request handlers share.
 pub struct AppState {
@@ -98,6 +99,7 @@ fn kiln_router(state: Arc<AppState>) -> Router {
         )
         .route("/execute", execute_route())
         .route("/api/execute", execute_route())
+        .merge(modules::router().layer(DefaultBodyLimit::max(modules::MAX_BODY_BYTES)))
         .nest(
             "/auth",
             auth::routes::router()

@@ -1,7 +1,7 @@
 //! The real `kiln` binary: `serve` with zero configuration, the printed admin token,
 //! `deploy`, `rollback`, `scripts`, `logs`, `config check`, graceful shutdown on SIGTERM, and
 //! the identity commands (`users create-admin` against the server's database, then `users`,
-//! `keys`, `usage` and `tiers` with an API key).
+//! `keys`, `usage` and `tiers` with an API key), and `kiln modules` (in `cli/modules.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +9,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "cli/modules.rs"]
+mod modules;
 
 const KILN: &str = env!("CARGO_BIN_EXE_kiln");
 

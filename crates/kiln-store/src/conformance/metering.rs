@@ -39,6 +39,9 @@ fn usage(
         bytes_in: 100 * n,
         bytes_out: 1000 * n,
         error_class: class.to_owned(),
+        module_bytes: None,
+        input_bytes: None,
+        memory_peak_bytes: None,
     }
 }
 
@@ -121,6 +124,9 @@ fn bucket(start: i64, n_sum: i64, by_class: &[(&str, i64)]) -> UsageBucket {
         duration_ms: 10 * n_sum,
         bytes_in: 100 * n_sum,
         bytes_out: 1000 * n_sum,
+        module_bytes: 0,
+        input_bytes: 0,
+        max_memory_peak_bytes: 0,
         by_class: by_class
             .iter()
             .map(|(c, n)| ((*c).to_owned(), *n))
@@ -139,6 +145,35 @@ async fn store_events(store: &dyn Store) -> Result<(), StoreError> {
     store.append_usage(&[]).await?;
     store.append_usage(&events[..3]).await?;
     store.append_usage(&events[3..]).await
+}
+
+/// WebAssembly execution details are summed (module and input bytes) or maximised (peak
+/// memory) per bucket; calls without them count as zero.
+pub async fn usage_sums_wasm_execution_details(store: &dyn Store) -> Result<(), StoreError> {
+    let execution = |n: i64| UsageEvent {
+        kind: "execute".into(),
+        route: Some("module:calc".into()),
+        module_bytes: Some(1000 * n),
+        input_bytes: Some(10 * n),
+        memory_peak_bytes: Some(65_536 * n),
+        ..usage(T + n, Some(1), Some(10), None, "success", n)
+    };
+    store
+        .append_usage(&[
+            execution(1),
+            execution(3),
+            usage(T + 5, Some(1), Some(10), Some("shop"), "success", 2),
+        ])
+        .await?;
+    let buckets = store.usage_summary(&UsageQuery::default()).await?;
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    let bucket = &buckets[0];
+    assert_eq!(bucket.requests, 3);
+    assert_eq!(bucket.module_bytes, 4000);
+    assert_eq!(bucket.input_bytes, 40);
+    assert_eq!(bucket.max_memory_peak_bytes, 3 * 65_536);
+    assert_eq!(bucket.bytes_in, 100 * (1 + 3 + 2));
+    Ok(())
 }
 
 /// Hourly and daily buckets are UTC-aligned, oldest first, with correct sums and classes.

@@ -37,8 +37,9 @@ impl MeteringStore for SqliteStore {
         for event in events {
             sqlx::query(
                 "INSERT INTO usage_events (time, key_id, user_id, script, kind, route, status, \
-                 duration_ms, cpu_ms, bytes_in, bytes_out, error_class) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 duration_ms, cpu_ms, bytes_in, bytes_out, error_class, module_bytes, \
+                 input_bytes, memory_peak_bytes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(event.time)
             .bind(event.key_id)
@@ -52,6 +53,9 @@ impl MeteringStore for SqliteStore {
             .bind(event.bytes_in)
             .bind(event.bytes_out)
             .bind(&event.error_class)
+            .bind(event.module_bytes)
+            .bind(event.input_bytes)
+            .bind(event.memory_peak_bytes)
             .execute(&mut *tx)
             .await?;
         }
@@ -66,7 +70,10 @@ impl MeteringStore for SqliteStore {
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
             "SELECT time - (((time % {period}) + {period}) % {period}) AS bucket, error_class, \
              COUNT(*) AS calls, SUM(cpu_ms) AS cpu_ms, SUM(duration_ms) AS duration_ms, \
-             SUM(bytes_in) AS bytes_in, SUM(bytes_out) AS bytes_out FROM usage_events"
+             SUM(bytes_in) AS bytes_in, SUM(bytes_out) AS bytes_out, \
+             COALESCE(SUM(module_bytes), 0) AS module_bytes, \
+             COALESCE(SUM(input_bytes), 0) AS input_bytes, \
+             COALESCE(MAX(memory_peak_bytes), 0) AS memory_peak_bytes FROM usage_events"
         ));
         let mut separator = " WHERE ";
         let mut filter = |sql: &mut QueryBuilder<Sqlite>, condition: &str| {
@@ -195,6 +202,9 @@ fn empty_bucket(start: i64) -> UsageBucket {
         duration_ms: 0,
         bytes_in: 0,
         bytes_out: 0,
+        module_bytes: 0,
+        input_bytes: 0,
+        max_memory_peak_bytes: 0,
         by_class: Vec::new(),
     }
 }
@@ -217,6 +227,15 @@ fn add_class_row(bucket: &mut UsageBucket, row: &SqliteRow) -> Result<(), StoreE
         .saturating_add(row.try_get("duration_ms")?);
     bucket.bytes_in = bucket.bytes_in.saturating_add(row.try_get("bytes_in")?);
     bucket.bytes_out = bucket.bytes_out.saturating_add(row.try_get("bytes_out")?);
+    bucket.module_bytes = bucket
+        .module_bytes
+        .saturating_add(row.try_get("module_bytes")?);
+    bucket.input_bytes = bucket
+        .input_bytes
+        .saturating_add(row.try_get("input_bytes")?);
+    bucket.max_memory_peak_bytes = bucket
+        .max_memory_peak_bytes
+        .max(row.try_get("memory_peak_bytes")?);
     bucket.by_class.push((class, calls));
     Ok(())
 }

@@ -108,6 +108,9 @@ pub async fn query(
                 "duration_ms": b.duration_ms,
                 "bytes_in": b.bytes_in,
                 "bytes_out": b.bytes_out,
+                "module_bytes": b.module_bytes,
+                "input_bytes": b.input_bytes,
+                "max_memory_peak_bytes": b.max_memory_peak_bytes,
                 "by_class": by_class,
             })
         })

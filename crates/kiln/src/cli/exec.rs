@@ -37,7 +37,7 @@ pub struct ExecArgs {
     pub memory: u64,
 }
 
-fn parse_env(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {text:?}")),

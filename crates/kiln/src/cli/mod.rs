@@ -1,10 +1,10 @@
 //! The `kiln` command line: argument definitions (clap derive) and dispatch to one submodule
 //! per command. `serve` runs the server in this process; `config check` validates the
 //! configuration; `users create-admin` writes the first admin account into the database
-//! directly; `exec` runs a WebAssembly module locally; the remote commands (`deploy`, `rollback`, `scripts`, `logs`, `users`, `keys`,
-//! `usage`, `tiers`) talk to a running server through its management API with
-//! [`remote::ApiClient`]. `main.rs` only parses,
-//! calls [`run`], prints the error chain and exits with [`exit_code`].
+//! directly; `exec` runs a WebAssembly module locally; the remote commands (`deploy`,
+//! `rollback`, `scripts`, `logs`, `users`, `keys`, `usage`, `tiers`, and `modules` through the
+//! customer API `/api/modules`) talk to a running server with [`remote::ApiClient`]. `main.rs`
+//! only parses, calls [`run`], prints the error chain and exits with [`exit_code`].
 
 mod config_check;
 mod create_admin;
@@ -12,6 +12,7 @@ mod deploy;
 mod exec;
 mod keys;
 mod logs;
+mod modules;
 mod remote;
 mod scripts;
 mod serve;
@@ -32,6 +33,7 @@ pub use create_admin::{CreateAdminArgs, PASSWORD_ENV};
 pub use deploy::DeployArgs;
 pub use keys::{CreateKeyArgs, KeyIdArg, KeysCommand, ListKeysArgs, SetTierArgs};
 pub use logs::LogsArgs;
+pub use modules::ModulesCommand;
 pub use scripts::RollbackArgs;
 pub use serve::ServeArgs;
 pub use usage::{Period, UsageArgs};
@@ -104,6 +106,9 @@ pub enum Command {
     Tiers,
     /// Run a WebAssembly module locally in the sandbox; exits with the guest's exit code.
     Exec(exec::ExecArgs),
+    /// Store, list, delete and execute your WebAssembly modules on the server (API key).
+    #[command(subcommand)]
+    Modules(ModulesCommand),
 }
 
 /// `kiln config …` subcommands.
@@ -130,6 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => {
             return tokio::task::spawn_blocking(move || exec::run(args)).await?;
         }
+        Command::Modules(command) => return modules::run(&cli.remote, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -406,6 +412,47 @@ mod tests {
         assert!(parse(&["usage", "--period", "week"]).is_err());
         assert!(parse(&["usage", "--since", "yesterday"]).is_err());
         assert!(matches!(parse(&["tiers"]).unwrap().command, Command::Tiers));
+    }
+
+    #[test]
+    fn modules_subcommands() {
+        let cli = parse(&[
+            "modules",
+            "put",
+            "calc",
+            "calc.wasm",
+            "--description",
+            "adds",
+        ])
+        .unwrap();
+        let Command::Modules(ModulesCommand::Put(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.name.as_str(), args.file, args.description.as_deref()),
+            ("calc", PathBuf::from("calc.wasm"), Some("adds"))
+        );
+        assert!(
+            parse(&["modules", "put", "calc"]).is_err(),
+            "FILE is required"
+        );
+        let cli = parse(&["modules", "list", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Modules(ModulesCommand::List(modules::ListArgs { json: true }))
+        ));
+        assert!(parse(&["modules", "rm", "calc"]).is_ok());
+        let cli = parse(&[
+            "modules", "exec", "calc", "--input", "-", "--arg", "a", "--arg", "b", "--env", "K=V",
+        ])
+        .unwrap();
+        let Command::Modules(ModulesCommand::Exec(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.args, ["a", "b"]);
+        assert_eq!(args.env, [("K".to_owned(), "V".to_owned())]);
+        assert_eq!(args.input, Some(PathBuf::from("-")));
+        assert!(parse(&["modules", "exec", "calc", "--env", "novalue"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The management API client used by the remote commands: builds URLs under
-//! `{server}/engine/api/`, sends the bearer token, decodes JSON answers, and turns failures into
+//! `{server}/engine/api/` (or, for the customer API such as `/api/modules`, under the server's
+//! root), sends the bearer token, decodes JSON answers, and turns failures into
 //! [`RemoteError`]s that say what happened — the server's own error (`message (CODE, request
 //! id)`), an unreachable server (naming its URL), or an answer that is not Kiln's.
 
@@ -152,14 +153,45 @@ impl ApiClient {
     }
 
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
-        let request = self.http.request(method, api_url(&self.server, segments));
+        self.authorized(self.http.request(method, api_url(&self.server, segments)))
+    }
+
+    /// A request to `{server}/{segments…}` (outside the management API, e.g.
+    /// `["api", "modules"]`), with the bearer token.
+    pub(super) fn request_at(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        self.authorized(self.http.request(method, root_url(&self.server, segments)))
+    }
+
+    fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
         }
     }
 
-    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, RemoteError> {
+    /// Sends `request`, decoding the JSON answer.
+    pub(super) async fn send<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, RemoteError> {
+        let (status, url, body) = self.send_raw(request).await?;
+        decode(url, status, &body)
+    }
+
+    /// Sends `request` whose success has no body (`204 No Content`).
+    pub(super) async fn send_empty(&self, request: RequestBuilder) -> Result<(), RemoteError> {
+        let (status, url, body) = self.send_raw(request).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        decode::<serde_json::Value>(url, status, &body).map(drop)
+    }
+
+    /// Sends `request`; the answer's status, final URL and body, whatever the status.
+    pub(super) async fn send_raw(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<(StatusCode, Url, bytes::Bytes), RemoteError> {
         let unreachable = |source| RemoteError::Unreachable {
             server: self.server.clone(),
             source,
@@ -167,20 +199,25 @@ impl ApiClient {
         let response = request.send().await.map_err(unreachable)?;
         let (status, url) = (response.status(), response.url().clone());
         let body = response.bytes().await.map_err(unreachable)?;
-        decode(url, status, &body)
+        Ok((status, url, body))
     }
 }
 
 /// `{server}/engine/api/{segments…}`, keeping any base path of `server` and percent-encoding
 /// each segment (a script name cannot escape its path segment).
 pub(super) fn api_url(server: &Url, segments: &[&str]) -> Url {
+    let mut all = vec!["engine", "api"];
+    all.extend_from_slice(segments);
+    root_url(server, &all)
+}
+
+/// `{server}/{segments…}`, keeping any base path of `server` and percent-encoding each segment.
+pub(super) fn root_url(server: &Url, segments: &[&str]) -> Url {
     let mut url = server.clone();
     url.set_query(None);
     url.set_fragment(None);
     if let Ok(mut path) = url.path_segments_mut() {
-        path.pop_if_empty()
-            .extend(["engine", "api"])
-            .extend(segments);
+        path.pop_if_empty().extend(segments);
     }
     url
 }
@@ -293,6 +330,11 @@ mod tests {
 
     #[test]
     fn urls_keep_the_base_path_and_encode_segments() {
+        let server = Url::parse("https://h.example/kiln/").unwrap();
+        assert_eq!(
+            root_url(&server, &["api", "modules", "a b"]).as_str(),
+            "https://h.example/kiln/api/modules/a%20b"
+        );
         let server = Url::parse("https://h.example/kiln/?x=1").unwrap();
         let url = api_url(&server, &["scripts", "a b/c", "logs"]);
         assert_eq!(

@@ -37,9 +37,9 @@ pub struct FormLimits {
 }
 
 /// Largest `args`, `env` or `function` field (they are small JSON values).
-const MAX_SMALL_FIELD: usize = 64 * 1024;
+pub(crate) const MAX_SMALL_FIELD: usize = 64 * 1024;
 
-fn bad_request(message: impl Into<String>) -> ApiError {
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
 }
 
@@ -52,7 +52,11 @@ fn too_large(what: &str, limit: usize) -> ApiError {
 }
 
 /// Reads one field, refusing it once it passes `limit` bytes.
-async fn read_capped(mut field: Field<'_>, what: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_capped(
+    mut field: Field<'_>,
+    what: &str,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     while let Some(chunk) = field
         .chunk()
@@ -67,7 +71,7 @@ async fn read_capped(mut field: Field<'_>, what: &str, limit: usize) -> Result<V
     Ok(out)
 }
 
-fn utf8(bytes: Vec<u8>, field: &str) -> Result<String, ApiError> {
+pub(crate) fn utf8(bytes: Vec<u8>, field: &str) -> Result<String, ApiError> {
     String::from_utf8(bytes)
         .map_err(|_| bad_request(format!("the {field} field must be UTF-8 text")))
 }

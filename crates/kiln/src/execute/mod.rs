@@ -3,7 +3,9 @@
 //! authenticate an API key with the `execute` scope, apply the key's tier (rate limit, daily
 //! quota, concurrency, module/input size, time and memory limits), run the module in the
 //! `kiln-wasm` sandbox on the blocking pool, answer WasmWiz's JSON shape (plus Kiln's extra
-//! fields), and record a usage event.
+//! fields), and record a usage event. The pipeline ([`run_execution`]) is shared with stored
+//! modules (`POST /api/modules/{name}/execute`, [`crate::modules`]); only where the module
+//! comes from differs ([`ModuleSource`]).
 
 pub mod form;
 
@@ -11,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Multipart, State};
+use axum::extract::{Extension, Multipart, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use kiln_wasm::{ExecLimits, ExecOutcome, ExecRequest, ExecStatus, WasmError};
+use kiln_wasm::{ExecLimits, ExecOutcome, ExecRequest, ExecStatus, PreparedModule, WasmError};
 use serde_json::json;
 
 use crate::auth::client::ClientMeta;
@@ -32,37 +34,98 @@ pub const MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
 /// Largest `/execute` body: the largest module, input and form overhead.
 pub const MAX_BODY_BYTES: usize = MAX_MODULE_BYTES + 16 * 1024 * 1024;
 
+/// Where an execution's module comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// The form's `wasm` field (`POST /execute`).
+    Upload,
+    /// The caller's stored module of this name (`POST /api/modules/{name}/execute`); the form
+    /// must not carry a `wasm` field.
+    Stored(String),
+}
+
+impl ModuleSource {
+    /// The usage event's route: none for uploads, `module:NAME` for stored modules.
+    fn usage_route(&self) -> Option<String> {
+        match self {
+            ModuleSource::Upload => None,
+            ModuleSource::Stored(name) => Some(format!("module:{name}")),
+        }
+    }
+}
+
+/// A module ready for the blocking run: bytes still to prepare (the runtime's cache makes a
+/// repeat cheap), or a module already prepared.
+pub enum RunnableModule {
+    /// Bytes to hand to [`kiln_wasm::WasmRuntime::prepare`].
+    Bytes(Vec<u8>),
+    /// A module found in the runtime's cache by its hash.
+    Prepared(Arc<PreparedModule>),
+}
+
 /// `POST /execute`, `POST /api/execute`.
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    client: axum::extract::Extension<ClientMeta>,
+    Extension(client): Extension<ClientMeta>,
     multipart: Multipart,
+) -> Response {
+    run_execution(
+        &state,
+        &headers,
+        &client,
+        Some(multipart),
+        ModuleSource::Upload,
+    )
+    .await
+}
+
+/// The execution pipeline shared by one-shot and stored-module executions: authenticate an
+/// `execute` API key, meter it against its tier, parse the form, find the module (`source`),
+/// run it on the blocking pool, record usage (and, for a stored module, its execution
+/// statistics) and answer WasmWiz's JSON with the rate-limit headers. `multipart` is `None`
+/// for a request without a body (a stored module run without any field).
+pub async fn run_execution(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &ClientMeta,
+    multipart: Option<Multipart>,
+    source: ModuleSource,
 ) -> Response {
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let caller = match authenticate(&state, &headers).await {
+    let caller = match authenticate(state, headers).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    let usage = UsageRecorder::start(&state.metering, &caller, "execute", None, None);
-    let record = |status: StatusCode, class: ErrorClass, cpu: Duration, bytes: (usize, usize)| {
-        usage.record(status, class, cpu, bytes.0, bytes.1);
-    };
-    let metered = match meter(&state, Some(&caller), &client).await {
+    let mut usage = UsageRecorder::start(
+        &state.metering,
+        &caller,
+        "execute",
+        None,
+        source.usage_route(),
+    );
+    let metered = match meter(state, Some(&caller), client).await {
         Ok(metered) => metered,
         Err((error, extra)) => {
-            record(
-                error.status,
-                ErrorClass::of_error(error.status, &error.code),
-                Duration::ZERO,
-                (0, 0),
-            );
+            let class = ErrorClass::of_error(error.status, &error.code);
+            usage.record(error.status, class, Duration::ZERO, 0, 0);
             return with_headers(error.into_response(), &extra);
         }
+    };
+    // A refusal before the module ran: a validation error in usage, with the metering headers.
+    let refuse = |usage: &UsageRecorder<'_>, error: ApiError, bytes_in: usize| {
+        usage.record(
+            error.status,
+            ErrorClass::ValidationError,
+            Duration::ZERO,
+            bytes_in,
+            0,
+        );
+        with_headers(error.into_response(), &metered.headers)
     };
     let Some(tier) = metered.tier.clone() else {
         return ApiError::internal("an API key call was not metered").into_response();
@@ -71,20 +134,39 @@ pub async fn execute(
         max_wasm_bytes: usize::try_from(tier.max_wasm_bytes).unwrap_or(usize::MAX),
         max_input_bytes: usize::try_from(tier.max_input_bytes).unwrap_or(usize::MAX),
     };
-    let form = match form::parse(multipart, limits, true).await {
+    let parsed = match multipart {
+        Some(multipart) => form::parse(multipart, limits, source == ModuleSource::Upload).await,
+        None if source != ModuleSource::Upload => Ok(form::ExecuteForm::default()),
+        None => Err(form::bad_request(
+            "send the module as multipart/form-data (field `wasm`)",
+        )),
+    };
+    let form = match parsed {
         Ok(form) => form,
-        Err(error) => {
-            record(
-                error.status,
-                ErrorClass::ValidationError,
-                Duration::ZERO,
-                (0, 0),
-            );
-            return with_headers(error.into_response(), &metered.headers);
+        Err(error) => return refuse(&usage, error, 0),
+    };
+    let (module, module_bytes) = match &source {
+        ModuleSource::Upload => {
+            let bytes = form.wasm.unwrap_or_default();
+            let size = bytes.len();
+            (RunnableModule::Bytes(bytes), size)
+        }
+        ModuleSource::Stored(name) => {
+            if form.wasm.is_some() {
+                let error = form::bad_request(
+                    "a stored module runs by its name: leave out the `wasm` field",
+                );
+                return refuse(&usage, error, form.input.len());
+            }
+            match crate::modules::runnable(state, &caller, name, limits.max_wasm_bytes).await {
+                Ok(found) => found,
+                Err(error) => return refuse(&usage, error, form.input.len()),
+            }
         }
     };
-    let module_bytes = form.wasm.unwrap_or_default();
-    let bytes_in = module_bytes.len() + form.input.len();
+    let input_bytes = form.input.len();
+    let bytes_in = module_bytes_in(&source, module_bytes) + input_bytes;
+    usage.set_wasm(module_bytes, input_bytes, 0);
     let runtime = state.wasm.clone();
     let exec = ExecRequest {
         stdin: form.input,
@@ -103,34 +185,57 @@ pub async fn execute(
         },
     };
     let outcome = tokio::task::spawn_blocking(move || {
-        let module = runtime.prepare(&module_bytes)?;
+        let module = match module {
+            RunnableModule::Bytes(bytes) => runtime.prepare(&bytes)?,
+            RunnableModule::Prepared(module) => module,
+        };
         Ok::<ExecOutcome, WasmError>(runtime.run(&module, exec))
     })
     .await;
     let outcome = match outcome {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(error)) => {
-            let error = module_error(error);
-            record(
-                error.status,
-                ErrorClass::ValidationError,
-                Duration::ZERO,
-                (bytes_in, 0),
-            );
-            return with_headers(error.into_response(), &metered.headers);
-        }
+        Ok(Err(error)) => return refuse(&usage, module_error(error), bytes_in),
         Err(join) => {
-            record(
+            usage.record(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorClass::ExecutionError,
                 Duration::ZERO,
-                (bytes_in, 0),
+                bytes_in,
+                0,
             );
             return ApiError::internal(format!("the execution task failed: {join}"))
                 .into_response();
         }
     };
-    let (status, class) = match &outcome.status {
+    let (status, class) = status_of(&outcome.status);
+    usage.set_wasm(module_bytes, input_bytes, outcome.memory_peak_bytes);
+    usage.record(
+        status,
+        class,
+        outcome.cpu_time,
+        bytes_in,
+        outcome.stdout.len() + outcome.stderr.len(),
+    );
+    if let (ModuleSource::Stored(name), Some(owner)) = (&source, caller.user_id()) {
+        crate::modules::count_execution(state, owner, name).await;
+    }
+    let body = outcome_json(&outcome, &request_id);
+    let response = with_headers((status, Json(body)).into_response(), &metered.headers);
+    drop(metered);
+    response
+}
+
+/// Request bytes of the module: an uploaded module came with the request; a stored one did not.
+fn module_bytes_in(source: &ModuleSource, module_bytes: usize) -> usize {
+    match source {
+        ModuleSource::Upload => module_bytes,
+        ModuleSource::Stored(_) => 0,
+    }
+}
+
+/// The answer's status and the usage class of an execution that ran.
+fn status_of(status: &ExecStatus) -> (StatusCode, ErrorClass) {
+    match status {
         ExecStatus::Success => (StatusCode::OK, ErrorClass::Success),
         ExecStatus::TimeLimitExceeded => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -145,24 +250,11 @@ pub async fn execute(
             ErrorClass::ValidationError,
         ),
         _ => (StatusCode::UNPROCESSABLE_ENTITY, ErrorClass::ExecutionError),
-    };
-    record(
-        status,
-        class,
-        outcome.cpu_time,
-        (bytes_in, outcome.stdout.len() + outcome.stderr.len()),
-    );
-    let body = outcome_json(&outcome, &request_id);
-    let mut response = (status, Json(body)).into_response();
-    for (name, value) in &metered.headers {
-        response.headers_mut().insert(name, value.clone());
     }
-    drop(metered);
-    response
 }
 
 /// The caller: an API key with the `execute` scope.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
     let caller = state
         .auth
         .authenticate(&http::Method::POST, headers)
@@ -189,8 +281,8 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, R
     Ok(caller)
 }
 
-/// A module that cannot be run at all: 400 with what is wrong.
-fn module_error(error: WasmError) -> ApiError {
+/// A module that cannot be run at all: 400 with what is wrong (413 when too large).
+pub fn module_error(error: WasmError) -> ApiError {
     match error {
         WasmError::NotWasm(_) => {
             ApiError::new(StatusCode::BAD_REQUEST, "NOT_WASM", error.to_string())

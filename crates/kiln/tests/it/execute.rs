@@ -7,58 +7,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::common::{Session, TestServer, expect_error, header, key_of, usage_totals};
-
-/// `fd_write`s `text` to stdout, then returns (exit 0).
-pub(crate) fn hello(text: &str) -> Vec<u8> {
-    let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
-    wat::parse_str(format!(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (data (i32.const 64) "{escaped}")
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 64))
-            (i32.store (i32.const 4) (i32.const {len}))
-            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))))"#,
-        len = text.len()
-    ))
-    .expect("wat")
-}
-
-/// Copies stdin to stdout.
-pub(crate) fn echo() -> Vec<u8> {
-    wat::parse_str(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
-          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (func (export "_start")
-            (loop $more
-              (i32.store (i32.const 0) (i32.const 1024))
-              (i32.store (i32.const 4) (i32.const 4096))
-              (drop (call $r (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-              (if (i32.gt_u (i32.load (i32.const 8)) (i32.const 0))
-                (then
-                  (i32.store (i32.const 4) (i32.load (i32.const 8)))
-                  (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))
-                  (br $more))))))"#,
-    )
-    .expect("wat")
-}
-
-const ADD: &str = r#"(module (func (export "add") (param i32 i32) (result i32)
-  (i32.add (local.get 0) (local.get 1))))"#;
-pub(crate) const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
-pub(crate) const BOMB: &str = r#"(module (memory 1) (func (export "_start")
-  (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#;
-pub(crate) const EXIT3: &str = r#"(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $exit (i32.const 3))))"#;
-
-fn module(wat: &str) -> Vec<u8> {
-    wat::parse_str(wat).expect("wat")
-}
+use crate::wasm_fixtures::{ADD, BOMB, EXIT3, SPIN, echo, hello, module};
 
 /// A server with an admin and an `execute` key on `tier`.
 pub(crate) async fn with_key(tier: &str) -> (TestServer, Session, String) {

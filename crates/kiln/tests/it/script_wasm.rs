@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::common::TestServer;
-use crate::execute::{BOMB, EXIT3, SPIN, echo, hello};
+use crate::wasm_fixtures::{BOMB, EXIT3, SPIN, echo, hello};
 
 const SCRIPT: &str = r#"
 let hits = 0;
