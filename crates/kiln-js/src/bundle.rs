@@ -266,6 +266,13 @@ impl Bundle {
     }
 }
 
+/// Checks a bundle-relative file path with the rules [`Bundle::build`] applies to the files of
+/// a deploy (relative, forward slashes, no empty, `.` or `..` segments, no control characters);
+/// the error says what is wrong. Lookups by such a path can never leave the bundle.
+pub fn check_path(path: &str) -> Result<(), String> {
+    validate_path(path)
+}
+
 /// Rejects an import that must not reach QuickJS.
 fn check_import(
     index: &HashMap<String, usize>,

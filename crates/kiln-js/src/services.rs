@@ -9,12 +9,15 @@
 //! the isolate keeps serving its other requests meanwhile. When the future completes, the
 //! worker settles the promise in a turn charged to the invocation that started the call.
 //!
+//! Results are JSON values; an operation with a binary result (`files.read`) also hands bytes
+//! to [`HostCall::reply_bytes`], and its promise then resolves to a `Uint8Array` of them.
+//!
 //! The engine itself knows no operations: without services every call fails with
 //! `UNAVAILABLE`.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,6 +42,26 @@ pub struct HostCall {
     /// CPU time the invocation has left; work done on the script's behalf off the isolate
     /// (a WebAssembly run) is limited to it.
     pub cpu_budget: Duration,
+    /// Where an operation with a binary result puts it (see [`ReplyBytes`]).
+    pub reply_bytes: ReplyBytes,
+}
+
+/// The binary result of an operation: when the operation succeeds after setting it, its
+/// promise resolves to a `Uint8Array` of these bytes instead of the JSON value. Kept beside
+/// the JSON result (rather than in it) so the many JSON-only operations stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct ReplyBytes(Arc<Mutex<Option<Bytes>>>);
+
+impl ReplyBytes {
+    /// Makes the operation resolve to `bytes`.
+    pub fn set(&self, bytes: Bytes) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
+    }
+
+    /// The bytes set by the operation, if any (taken once).
+    pub fn take(&self) -> Option<Bytes> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
 }
 
 /// Why an operation failed: becomes a `KilnError` with this `code` in the script.

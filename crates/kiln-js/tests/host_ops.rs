@@ -29,7 +29,8 @@ type SeenCall = (
 );
 
 /// What the test services saw, and how they answer: `wasm.run` echoes its call after a delay
-/// given in `env.delayMs`, or fails with `env.fail` as the code.
+/// given in `env.delayMs`, fails with `env.fail` as the code, or answers the binary result
+/// `env.bytes` (with `env.fail` too: the bytes are dropped and the call fails).
 #[derive(Default)]
 struct Recorder {
     calls: Mutex<Vec<SeenCall>>,
@@ -48,6 +49,10 @@ impl HostServices for Recorder {
             let env = &call.args["env"];
             let delay = env["delayMs"].as_str().map_or(0, |d| d.parse().unwrap());
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            if let Some(bytes) = env["bytes"].as_str() {
+                call.reply_bytes
+                    .set(bytes::Bytes::copy_from_slice(bytes.as_bytes()));
+            }
             if let Some(code) = env["fail"].as_str() {
                 return Err(HostError::new(code, "it failed on purpose"));
             }
@@ -140,6 +145,12 @@ export function init() {
     const rejected = results.filter((r) => r.status === "rejected");
     return { ok: results.length - rejected.length, errors: [...new Set(rejected.map((r) => r.reason.name))] };
   });
+  registerWebHandler("GET", "/bytes", async () => {
+    const out = await wasm.run("a.wasm", { env: { bytes: "h\u00e9!" } });
+    let failed;
+    try { await wasm.run("a.wasm", { env: { bytes: "x", fail: "WASM_TRAP" } }); } catch (e) { failed = e.code; }
+    return { uint8: out instanceof Uint8Array, length: out.length, text: new TextDecoder().decode(out), failed };
+  });
 }"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,6 +192,19 @@ async fn operations_reach_the_services_and_settle_in_the_script() {
     let (status, body) = call(&engine, &script, 5).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, r#"{"ok":64,"errors":["RangeError"]}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_results_resolve_to_a_uint8array() {
+    let engine = engine(Some(Arc::new(Recorder::default())));
+    let script = deploy(&engine, SCRIPT).await;
+    let (status, body) = call(&engine, &script, 6).await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"uint8": true, "length": 4, "text": "h\u{e9}!", "failed": "WASM_TRAP"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

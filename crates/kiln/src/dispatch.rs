@@ -20,6 +20,7 @@ use crate::auth::client::ClientMeta;
 use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
 use crate::metering::{ErrorClass, Metered, UsageRecorder, meter};
+use crate::public_files::{self, StaticAnswer};
 use crate::route_cors::RouteCors;
 use crate::routing::Lookup;
 use crate::server::AppState;
@@ -196,6 +197,9 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
             params,
         } => (script.clone(), route, params),
         Lookup::MethodNotAllowed { allow } => {
+            if let StaticAnswer::Answer(response) = static_answer(&table, &request, true) {
+                return Ok(response);
+            }
             let mut response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_ALLOWED",
@@ -208,6 +212,9 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
             return Ok(response);
         }
         Lookup::NotFound => {
+            if let StaticAnswer::Answer(response) = static_answer(&table, &request, false) {
+                return Ok(response);
+            }
             return Err(ApiError::not_found(
                 "ROUTE_NOT_FOUND",
                 format!("no route matches {method} {path}"),
@@ -234,6 +241,22 @@ async fn serve(state: &AppState, request: Request) -> Result<Response, ApiError>
         policy.decorate(request_headers, response.headers_mut());
     }
     Ok(response)
+}
+
+/// The scripts' public files' answer to a request no route serves (for its method).
+fn static_answer(
+    table: &crate::routing::RouteTable,
+    request: &Request,
+    route_exists: bool,
+) -> StaticAnswer {
+    public_files::answer(
+        table,
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+        request.headers(),
+        route_exists,
+    )
 }
 
 /// Serves a request whose route was found: admission, metering, the invocation, usage.

@@ -8,6 +8,7 @@
 //! - [`http_policy`]: client identity behind proxies, security headers, CORS, compression.
 //! - [`dispatch`]: the request path for script routes (route table → engine → response).
 //! - [`routing`]: the atomically swapped table of script routes.
+//! - [`public_files`]: static assets — a bundle's `public/` files served with caching headers.
 //! - [`route_cors`]: CORS policies of individual script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
 //! - [`api`]: the management REST API under `/engine/api`.
@@ -39,6 +40,7 @@ pub mod http_policy;
 pub mod metering;
 pub mod modules;
 pub mod oidc;
+pub mod public_files;
 pub mod rate_limit;
 pub mod route_cors;
 pub mod routing;

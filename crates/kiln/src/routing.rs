@@ -5,11 +5,18 @@
 //! Paths use `:param` segments and an optional trailing `*`; matching is done by `matchit`
 //! (the router axum uses) on a normalised pattern, so two scripts' routes that differ only
 //! in parameter names are recognised as the same route.
+//!
+//! The table also holds the scripts' static assets ([`PublicFiles`]): a public file may not
+//! share its path with another script's public file or route, nor with Kiln's own paths; a
+//! script's own routes take precedence over its public files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use kiln_js::ScriptVersion;
+
+use crate::public_files::{Asset, PublicFiles};
 
 /// Methods a route may be registered for (plus `ANY`).
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -61,6 +68,18 @@ pub enum RouteError {
         path: String,
         /// The reserved path or prefix it hits.
         reserved: String,
+    },
+    /// A public file's path is already served by something else.
+    #[error("public file {file} of script '{script}' (served at {path}) collides with {other}")]
+    PublicCollision {
+        /// The file's bundle path, e.g. `public/app.css`.
+        file: String,
+        /// The script shipping it.
+        script: String,
+        /// The request path it would be served at.
+        path: String,
+        /// What already serves that path.
+        other: String,
     },
     /// The pattern cannot be routed (e.g. overlaps ambiguously with another pattern).
     #[error("route {method} {path} cannot be added: {reason}")]
@@ -123,22 +142,44 @@ pub struct RouteInfo {
     pub version: i64,
 }
 
+/// A public file as the table serves it.
+struct PublicEntry {
+    asset: Arc<Asset>,
+    script: String,
+}
+
 /// The immutable route table.
 #[derive(Default)]
 pub struct RouteTable {
     router: matchit::Router<usize>,
     entries: Vec<PathEntry>,
     scripts: BTreeMap<String, Arc<ScriptVersion>>,
+    /// Each active version's public files (kept so rebuilding the table does not redo them).
+    public: BTreeMap<String, Arc<PublicFiles>>,
+    /// Every script's public files by request path.
+    assets: HashMap<String, PublicEntry>,
 }
 
 impl RouteTable {
-    /// Builds a table from active script versions.
+    /// Builds a table from active script versions, computing their public files (last
+    /// modified at the epoch: tests and tools; the server passes them in, see [`Self::with`]).
     pub fn build(
         scripts: impl IntoIterator<Item = Arc<ScriptVersion>>,
     ) -> Result<Self, RouteError> {
+        RouteTable::build_with(scripts.into_iter().map(|script| {
+            let public = Arc::new(PublicFiles::build(&script.bundle, UNIX_EPOCH));
+            (script, public)
+        }))
+    }
+
+    /// Builds a table from active script versions and their public files.
+    pub fn build_with(
+        scripts: impl IntoIterator<Item = (Arc<ScriptVersion>, Arc<PublicFiles>)>,
+    ) -> Result<Self, RouteError> {
         let mut table = RouteTable::default();
         let mut by_pattern: BTreeMap<String, usize> = BTreeMap::new();
-        for script in scripts {
+        for (script, public) in scripts {
+            table.public.insert(script.name.clone(), public);
             for (index, spec) in script.routes.iter().enumerate() {
                 let method = spec.method.to_ascii_uppercase();
                 check_reserved(&method, &spec.path)?;
@@ -190,19 +231,87 @@ impl RouteTable {
             }
             table.scripts.insert(script.name.clone(), script);
         }
+        table.add_public_files()?;
         Ok(table)
     }
 
-    /// A new table with `script` added (replacing any active version of the same name).
-    pub fn with(&self, script: Arc<ScriptVersion>) -> Result<Self, RouteError> {
+    /// Indexes every script's public files by path, refusing collisions (run after the routes
+    /// are in, so a file is checked against every script's routes).
+    fn add_public_files(&mut self) -> Result<(), RouteError> {
+        let mut assets = HashMap::new();
+        for (name, public) in &self.public {
+            for (path, asset) in public.iter() {
+                let collision = |other: String| RouteError::PublicCollision {
+                    file: asset.file.clone(),
+                    script: name.clone(),
+                    path: path.clone(),
+                    other,
+                };
+                if let Err(RouteError::Reserved { reserved, .. }) = check_reserved("GET", path) {
+                    return Err(collision(format!("a path reserved by Kiln ({reserved})")));
+                }
+                if let Some(route) = self.route_of_other_script(path, name) {
+                    return Err(collision(route));
+                }
+                let entry = PublicEntry {
+                    asset: asset.clone(),
+                    script: name.clone(),
+                };
+                if let Some(existing) = assets.insert(path.clone(), entry) {
+                    return Err(collision(format!(
+                        "public file {} of script '{}'",
+                        existing.asset.file, existing.script
+                    )));
+                }
+            }
+        }
+        self.assets = assets;
+        Ok(())
+    }
+
+    /// A route of a script other than `script` matching `path` (any method), described.
+    fn route_of_other_script(&self, path: &str, script: &str) -> Option<String> {
+        let matched = self.router.at(path).ok()?;
+        let entry = self.entries.get(*matched.value)?;
+        let handler = entry.handlers.iter().find(|h| h.script.name != script)?;
+        let spec = handler.script.routes.get(handler.route)?;
+        Some(format!(
+            "route {} {} of script '{}'",
+            handler.method, spec.path, handler.script.name
+        ))
+    }
+
+    /// The public file served at the (decoded) request `path`.
+    pub fn public_file(&self, path: &str) -> Option<&Asset> {
+        self.assets.get(path).map(|entry| &*entry.asset)
+    }
+
+    /// A new table with `script` and its public files added (replacing any active version of
+    /// the same name).
+    pub fn with(
+        &self,
+        script: Arc<ScriptVersion>,
+        public: Arc<PublicFiles>,
+    ) -> Result<Self, RouteError> {
         let name = script.name.clone();
-        let others = self.scripts.values().filter(|s| s.name != name).cloned();
-        RouteTable::build(others.chain(std::iter::once(script)))
+        RouteTable::build_with(
+            self.active()
+                .filter(|(s, _)| s.name != name)
+                .chain(std::iter::once((script, public))),
+        )
     }
 
     /// A new table without script `name`.
     pub fn without(&self, name: &str) -> Result<Self, RouteError> {
-        RouteTable::build(self.scripts.values().filter(|s| s.name != name).cloned())
+        RouteTable::build_with(self.active().filter(|(s, _)| s.name != name))
+    }
+
+    /// Every active version with its public files.
+    fn active(&self) -> impl Iterator<Item = (Arc<ScriptVersion>, Arc<PublicFiles>)> + '_ {
+        self.scripts.values().map(|script| {
+            let public = self.public.get(&script.name).cloned().unwrap_or_default();
+            (script.clone(), public)
+        })
     }
 
     /// The active version of script `name`.
@@ -438,18 +547,27 @@ mod tests {
     fn second_script_claiming_a_route_is_rejected_naming_the_owner() {
         let t = RouteTable::build([script("first", &[("GET", "/users/:id")])]).expect("table");
         let err = t
-            .with(script("second", &[("GET", "/users/:name")]))
+            .with(script("second", &[("GET", "/users/:name")]), Arc::default())
             .err()
             .expect("collision");
         assert!(err.to_string().contains("script 'first'"), "{err}");
         // Different method on the same path is fine; ANY overlaps everything.
         assert!(
-            t.with(script("second", &[("POST", "/users/:name")]))
+            t.with(
+                script("second", &[("POST", "/users/:name")]),
+                Arc::default()
+            )
+            .is_ok()
+        );
+        assert!(
+            t.with(script("second", &[("ANY", "/users/:x")]), Arc::default())
+                .is_err()
+        );
+        // Redeploying the same script replaces its own routes instead of colliding.
+        assert!(
+            t.with(script("first", &[("GET", "/users/:id")]), Arc::default())
                 .is_ok()
         );
-        assert!(t.with(script("second", &[("ANY", "/users/:x")])).is_err());
-        // Redeploying the same script replaces its own routes instead of colliding.
-        assert!(t.with(script("first", &[("GET", "/users/:id")])).is_ok());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use kiln_store::Store;
 use crate::bundle_wasm::{BundleModules, BundleWasmError};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::public_files::{PublicFiles, time_of};
 use crate::routing::RouteTable;
 
 /// Longest script name.
@@ -100,7 +101,8 @@ impl ScriptService {
                 }
             };
             let script = Arc::new(prepared.committed(record.version));
-            match table.with(script.clone()) {
+            let public = PublicFiles::build(&script.bundle, time_of(record.created_at));
+            match table.with(script.clone(), Arc::new(public)) {
                 Ok(next) => {
                     table = next;
                     self.engine.warm(&script);
@@ -134,9 +136,12 @@ impl ScriptService {
             .await
             .map_err(deploy_rejected)?;
         let draft = Arc::new(prepared);
+        let public = PublicFiles::build(&draft.bundle, std::time::SystemTime::now());
         let current = self.table.load_full();
         if activate {
-            current.with(draft.clone()).map_err(route_conflict)?;
+            current
+                .with(draft.clone(), Arc::new(public.clone()))
+                .map_err(route_conflict)?;
         }
         let meta = serde_json::json!({
             "routes": draft.routes.iter().map(|r| serde_json::json!({"method": r.method, "path": r.path})).collect::<Vec<_>>()
@@ -147,7 +152,8 @@ impl ScriptService {
             .await?;
         let script = Arc::new(draft.committed(record.version));
         if activate {
-            self.switch(&current, script.clone())?;
+            let public = public.at(time_of(record.created_at));
+            self.switch(&current, script.clone(), public)?;
         }
         Ok(Deployed {
             version: record.version,
@@ -159,19 +165,22 @@ impl ScriptService {
     /// Makes `version` of `name` the active version again.
     pub async fn rollback(&self, name: &str, version: i64) -> Result<Arc<ScriptVersion>, ApiError> {
         let _guard = self.changes.lock().await;
-        if self.store.get_version(name, version).await?.is_none() {
+        let Some(record) = self.store.get_version(name, version).await? else {
             return Err(ApiError::not_found(
                 "VERSION_NOT_FOUND",
                 format!("script '{name}' has no version {version}"),
             ));
-        }
+        };
         let files = self.store.get_version_files(name, version).await?;
         let prepared = self.prepare(name, files).await.map_err(deploy_rejected)?;
         let script = Arc::new(prepared.committed(version));
+        let public = PublicFiles::build(&script.bundle, time_of(record.created_at));
         let current = self.table.load_full();
-        current.with(script.clone()).map_err(route_conflict)?;
+        current
+            .with(script.clone(), Arc::new(public.clone()))
+            .map_err(route_conflict)?;
         self.store.set_active_version(name, version).await?;
-        self.switch(&current, script.clone())?;
+        self.switch(&current, script.clone(), public)?;
         Ok(script)
     }
 
@@ -190,8 +199,15 @@ impl ScriptService {
         Ok(())
     }
 
-    fn switch(&self, current: &RouteTable, script: Arc<ScriptVersion>) -> Result<(), ApiError> {
-        let next = current.with(script.clone()).map_err(route_conflict)?;
+    fn switch(
+        &self,
+        current: &RouteTable,
+        script: Arc<ScriptVersion>,
+        public: PublicFiles,
+    ) -> Result<(), ApiError> {
+        let next = current
+            .with(script.clone(), Arc::new(public))
+            .map_err(route_conflict)?;
         self.engine.warm(&script);
         self.table.store(Arc::new(next));
         if let Some(old) = current.script(&script.name) {

@@ -335,11 +335,13 @@ impl Isolate {
         })
     }
 
-    /// Settles host operation `id` (started through `host.startOp`) with its result.
+    /// Settles host operation `id` (started through `host.startOp`) with its result; `bytes`
+    /// (a binary result) reaches the prelude as a `Uint8Array`.
     pub fn complete_op(
         &self,
         id: u64,
         result: &HostResult,
+        bytes: Option<bytes::Bytes>,
         budget_ns: u64,
     ) -> (Result<(), TurnError>, TurnOutcome) {
         let (ok, payload) = match result {
@@ -351,7 +353,11 @@ impl Isolate {
         };
         self.turn(budget_ns, |ctx, this| {
             let complete = this.complete_op_fn.clone().restore(ctx)?;
-            complete.call::<_, ()>((id as f64, ok, payload))
+            let bytes = match &bytes {
+                Some(data) => TypedArray::<u8>::new_copy(ctx.clone(), &data[..])?.into_value(),
+                None => Value::new_undefined(ctx.clone()),
+            };
+            complete.call::<_, ()>((id as f64, ok, payload, bytes))
         })
     }
 }

@@ -2,8 +2,9 @@
 //
 // hostCall(op, args, bytes) asks the host to start an operation (host.startOp returns its
 // id) and returns a promise; the worker runs the operation off the isolate and calls
-// internal.completeOp(id, ok, payloadJson) in a later turn. Failures reject with a KilnError
-// carrying the host's machine-readable code.
+// internal.completeOp(id, ok, payloadJson, bytes) in a later turn. Failures reject with a
+// KilnError carrying the host's machine-readable code; an operation with a binary result
+// resolves to the Uint8Array `bytes` instead of the JSON payload.
 
 const hostStartOp = host.startOp;
 
@@ -35,10 +36,20 @@ defineValue(KvError.prototype, "name", "KvError");
 class WasmError extends KilnError {}
 defineValue(WasmError.prototype, "name", "WasmError");
 
+/** Errors of `files.read` / `files.text` / `files.list`. */
+class FilesError extends KilnError {}
+defineValue(FilesError.prototype, "name", "FilesError");
+
+/** Errors of `render` (template not found, template syntax or runtime errors). */
+class TemplateError extends KilnError {}
+defineValue(TemplateError.prototype, "name", "TemplateError");
+
 /** The error class of an operation's failures, by its namespace (`kv.set` → KvError). */
 function errorClassOf(op) {
   if (StringPrototypeStartsWith(op, "kv.")) return KvError;
   if (StringPrototypeStartsWith(op, "wasm.")) return WasmError;
+  if (StringPrototypeStartsWith(op, "files.")) return FilesError;
+  if (StringPrototypeStartsWith(op, "template.")) return TemplateError;
   return KilnError;
 }
 
@@ -53,10 +64,14 @@ function hostCall(op, args, bytes) {
 }
 
 /** Called by the host when operation `id` finished. */
-internal.completeOp = function completeOp(id, ok, payload) {
+internal.completeOp = function completeOp(id, ok, payload, bytes) {
   const entry = MapPrototypeGet(pendingOps, id);
   if (entry === undefined) return;
   MapPrototypeDelete(pendingOps, id);
+  if (ok && bytes !== undefined) {
+    entry.resolve(bytes);
+    return;
+  }
   const value = JSONParse(payload);
   if (ok) entry.resolve(value);
   else {

@@ -1,12 +1,16 @@
 //! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door
-//! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`]):
+//! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`], `files` in [`files`], `render` in
+//! [`template`], `markdown` in [`markdown`]):
 //! the engine hands over each operation a script starts (`wasm.run(…)` → op `wasm.run`) with
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
 //! off the isolate. Blocking work (running WebAssembly) goes to tokio's blocking pool, never
 //! onto the worker thread.
 
+mod files;
 pub mod kv;
+pub mod markdown;
+mod template;
 mod wasm;
 
 use std::sync::Arc;
@@ -22,6 +26,7 @@ pub struct ScriptServices {
     modules: Arc<BundleModules>,
     store: Arc<dyn Store>,
     kv: Arc<KvConfig>,
+    templates: Arc<template::Templates>,
 }
 
 impl ScriptServices {
@@ -31,6 +36,7 @@ impl ScriptServices {
             modules,
             store,
             kv: Arc::new(kv),
+            templates: Arc::default(),
         }
     }
 }
@@ -42,6 +48,9 @@ impl HostServices for ScriptServices {
             op if op.starts_with("kv.") => {
                 Box::pin(kv::call(self.store.clone(), self.kv.clone(), call))
             }
+            op if op.starts_with("files.") => Box::pin(files::call(call)),
+            "template.render" => Box::pin(self.templates.clone().render(call)),
+            "markdown.render" => Box::pin(markdown::render(call)),
             other => {
                 let error = HostError::new(
                     "UNKNOWN_OPERATION",
