@@ -25,4 +25,4 @@ pub use engine::{Engine, EngineConfig, PrepareError, StartError};
 pub use invocation::{HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog};
 pub use limits::Limits;
 pub use script::{RouteSpec, ScriptVersion};
-pub use services::{HostCall, HostError, HostFuture, HostResult, HostServices};
+pub use services::{HostCall, HostError, HostFuture, HostResult, HostServices, ReplyBytes};

@@ -9,12 +9,16 @@
 //! the isolate keeps serving its other requests meanwhile. When the future completes, the
 //! worker settles the promise in a turn charged to the invocation that started the call.
 //!
+//! An operation answers with a JSON value; one that also produces binary data (a fetched body)
+//! leaves it in the call's [`ReplyBytes`] before resolving, and the script receives it as a
+//! `Uint8Array` in the value's `bytes` property.
+//!
 //! The engine itself knows no operations: without services every call fails with
 //! `UNAVAILABLE`.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,6 +43,27 @@ pub struct HostCall {
     /// CPU time the invocation has left; work done on the script's behalf off the isolate
     /// (a WebAssembly run) is limited to it.
     pub cpu_budget: Duration,
+    /// Where the operation may leave a binary result next to its JSON value.
+    pub reply: ReplyBytes,
+}
+
+/// A binary result handed back next to an operation's JSON value (which must then be an
+/// object): the script receives it as a `Uint8Array` in the value's `bytes` property. Kept
+/// beside the result rather than in it so that operations answering JSON only stay plain
+/// `async fn … -> HostResult`.
+#[derive(Clone, Debug, Default)]
+pub struct ReplyBytes(Arc<Mutex<Option<Bytes>>>);
+
+impl ReplyBytes {
+    /// Sets the binary result (replacing an earlier one).
+    pub fn set(&self, bytes: Bytes) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
+    }
+
+    /// Takes the binary result, if one was set.
+    pub fn take(&self) -> Option<Bytes> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
 }
 
 /// Why an operation failed: becomes a `KilnError` with this `code` in the script.

@@ -236,3 +236,57 @@ async fn without_services_or_during_init_operations_fail_clearly() {
         "{error}"
     );
 }
+
+/// Answers `fetch` with a fixed response whose body travels as the result's binary part.
+struct BinaryFetch;
+
+impl HostServices for BinaryFetch {
+    fn call(&self, call: HostCall) -> HostFuture {
+        Box::pin(async move {
+            if call.args["url"] == "http://upstream.test/fail" {
+                return Err(HostError::new("EGRESS_DENIED", "refused on purpose"));
+            }
+            call.reply
+                .set(bytes::Bytes::from_static(&[0, 159, 146, 150, 255]));
+            Ok(serde_json::json!({
+                "status": 201,
+                "statusText": "Created",
+                "headers": ["content-type", "application/octet-stream"],
+                "url": call.args["url"],
+                "redirected": true,
+            }))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_results_reach_the_script_as_bytes() {
+    let engine = engine(Some(Arc::new(BinaryFetch)));
+    let source = r#"
+export function init() {
+  registerWebHandler("GET", "/bytes", async () => {
+    const r = await fetch("http://upstream.test/x");
+    return { status: r.status, statusText: r.statusText, redirected: r.redirected, url: r.url,
+             type: r.headers.get("content-type"), bytes: [...await r.bytes()] };
+  });
+  registerWebHandler("GET", "/denied", async () => {
+    try { await fetch("http://upstream.test/fail"); return "no"; }
+    catch (e) { return { name: e.name, code: e.code, kiln: e instanceof KilnError }; }
+  });
+}"#;
+    let script = deploy(&engine, source).await;
+    let (status, body) = call(&engine, &script, 0).await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"status": 201, "statusText": "Created", "redirected": true,
+            "url": "http://upstream.test/x", "type": "application/octet-stream",
+            "bytes": [0, 159, 146, 150, 255]})
+    );
+    let (_, body) = call(&engine, &script, 1).await;
+    assert_eq!(
+        body,
+        r#"{"name":"EgressDeniedError","code":"EGRESS_DENIED","kiln":true}"#
+    );
+}

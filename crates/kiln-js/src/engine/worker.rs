@@ -20,6 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::host::{OpRequest, TimerOp};
@@ -29,7 +30,7 @@ use crate::invocation::{
     HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog, now_ms,
 };
 use crate::script::ScriptVersion;
-use crate::services::{HostCall, HostError, HostResult, HostServices};
+use crate::services::{HostCall, HostError, HostResult, HostServices, ReplyBytes};
 
 /// Messages handled before due timers and deadlines are checked again.
 const MESSAGES_PER_TICK: usize = 64;
@@ -84,6 +85,8 @@ pub(crate) struct OpDone {
     id: u64,
     owner: Option<u64>,
     result: HostResult,
+    /// The binary part of a successful result, if the operation produced one.
+    bytes: Option<Bytes>,
 }
 
 /// One route invocation.
@@ -521,6 +524,7 @@ impl Worker {
         } in requests
         {
             let mailbox = self.mailbox.clone();
+            let reply = ReplyBytes::default();
             let future = match &self.services {
                 Some(services) => services.call(HostCall {
                     script: script.clone(),
@@ -530,6 +534,7 @@ impl Worker {
                     request_id: request_id.clone(),
                     identity: identity.clone(),
                     cpu_budget: cpu_left,
+                    reply: reply.clone(),
                 }),
                 None => {
                     let error = HostError::new(
@@ -541,12 +546,14 @@ impl Worker {
             };
             tokio::spawn(async move {
                 let result = future.await;
+                let bytes = result.as_ref().ok().and_then(|_| reply.take());
                 if let Some(mailbox) = mailbox.upgrade() {
                     let _ = mailbox.send(WorkerMsg::OpDone(Box::new(OpDone {
                         isolate: key,
                         id,
                         owner,
                         result,
+                        bytes,
                     })));
                 }
             });
@@ -568,7 +575,9 @@ impl Worker {
             None => (host.script.limits.cpu.as_nanos() as u64, None),
         };
         *host.current_request.borrow_mut() = request_id;
-        let (result, outcome) = slot.isolate.complete_op(done.id, &done.result, budget);
+        let (result, outcome) = slot
+            .isolate
+            .complete_op(done.id, &done.result, done.bytes, budget);
         self.after_turn(done.isolate, owner, result, outcome);
     }
 

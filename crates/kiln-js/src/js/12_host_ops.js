@@ -2,8 +2,9 @@
 //
 // hostCall(op, args, bytes) asks the host to start an operation (host.startOp returns its
 // id) and returns a promise; the worker runs the operation off the isolate and calls
-// internal.completeOp(id, ok, payloadJson) in a later turn. Failures reject with a KilnError
-// carrying the host's machine-readable code.
+// internal.completeOp(id, ok, payloadJson, bytes) in a later turn (`bytes`, a Uint8Array, is the
+// binary part of a result, e.g. a fetched body: it lands in the value's `bytes` property).
+// Failures reject with a KilnError carrying the host's machine-readable code.
 
 const hostStartOp = host.startOp;
 
@@ -36,7 +37,9 @@ class WasmError extends KilnError {}
 defineValue(WasmError.prototype, "name", "WasmError");
 
 /** The error class of an operation's failures, by its namespace (`kv.set` → KvError). */
-function errorClassOf(op) {
+function errorClassOf(op, code) {
+  if (code === "EGRESS_DENIED") return EgressDeniedError;
+  if (op === "fetch") return FetchError;
   if (StringPrototypeStartsWith(op, "kv.")) return KvError;
   if (StringPrototypeStartsWith(op, "wasm.")) return WasmError;
   return KilnError;
@@ -53,14 +56,16 @@ function hostCall(op, args, bytes) {
 }
 
 /** Called by the host when operation `id` finished. */
-internal.completeOp = function completeOp(id, ok, payload) {
+internal.completeOp = function completeOp(id, ok, payload, bytes) {
   const entry = MapPrototypeGet(pendingOps, id);
   if (entry === undefined) return;
   MapPrototypeDelete(pendingOps, id);
   const value = JSONParse(payload);
-  if (ok) entry.resolve(value);
-  else {
-    const ErrorClass = errorClassOf(entry.op);
+  if (ok) {
+    if (bytes !== undefined) defineValue(value, "bytes", bytes);
+    entry.resolve(value);
+  } else {
+    const ErrorClass = errorClassOf(entry.op, value.code);
     entry.reject(new ErrorClass(value.code, value.message));
   }
 };

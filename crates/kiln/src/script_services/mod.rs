@@ -1,11 +1,14 @@
 //! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door
-//! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`]):
+//! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`], `fetch` in [`fetch`] under the
+//! policy of [`egress`]):
 //! the engine hands over each operation a script starts (`wasm.run(…)` → op `wasm.run`) with
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
 //! off the isolate. Blocking work (running WebAssembly) goes to tokio's blocking pool, never
 //! onto the worker thread.
 
+pub mod egress;
+pub mod fetch;
 pub mod kv;
 mod wasm;
 
@@ -16,12 +19,15 @@ use kiln_store::Store;
 
 use crate::bundle_wasm::BundleModules;
 use crate::config::KvConfig;
+use fetch::FetchService;
 
 /// Kiln's implementation of the operations scripts may call.
 pub struct ScriptServices {
     modules: Arc<BundleModules>,
     store: Arc<dyn Store>,
     kv: Arc<KvConfig>,
+    /// `fetch`; `None` until [`ScriptServices::with_fetch`] configures it.
+    fetch: Option<Arc<FetchService>>,
 }
 
 impl ScriptServices {
@@ -31,7 +37,14 @@ impl ScriptServices {
             modules,
             store,
             kv: Arc::new(kv),
+            fetch: None,
         }
+    }
+
+    /// Offers `fetch`, held to its egress policy and limits.
+    pub fn with_fetch(mut self, fetch: FetchService) -> Self {
+        self.fetch = Some(Arc::new(fetch));
+        self
     }
 }
 
@@ -42,6 +55,15 @@ impl HostServices for ScriptServices {
             op if op.starts_with("kv.") => {
                 Box::pin(kv::call(self.store.clone(), self.kv.clone(), call))
             }
+            "fetch" => match &self.fetch {
+                Some(fetch) => Box::pin(fetch.clone().call(call)),
+                None => Box::pin(async {
+                    Err(HostError::new(
+                        "UNAVAILABLE",
+                        "fetch is not available in this Kiln",
+                    ))
+                }),
+            },
             other => {
                 let error = HostError::new(
                     "UNKNOWN_OPERATION",

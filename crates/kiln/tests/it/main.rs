@@ -10,6 +10,7 @@ mod deploy;
 mod execute;
 mod execute_hostile;
 mod execute_samples;
+mod fetch;
 mod globals;
 mod handlers;
 mod hostile;
