@@ -9,8 +9,10 @@
 //! the isolate keeps serving its other requests meanwhile. When the future completes, the
 //! worker settles the promise in a turn charged to the invocation that started the call.
 //!
-//! Results are JSON values; an operation with a binary result (`files.read`) also hands bytes
-//! to [`HostCall::reply_bytes`], and its promise then resolves to a `Uint8Array` of them.
+//! An operation answers with a JSON value; one that also produces binary data (a fetched body)
+//! leaves it in the call's [`ReplyBytes`] before resolving, and the script receives it as a
+//! `Uint8Array` in the value's `bytes` property — or, when the value is `null` (`files.read`),
+//! as the promise's result itself.
 //!
 //! The engine itself knows no operations: without services every call fails with
 //! `UNAVAILABLE`.
@@ -42,23 +44,24 @@ pub struct HostCall {
     /// CPU time the invocation has left; work done on the script's behalf off the isolate
     /// (a WebAssembly run) is limited to it.
     pub cpu_budget: Duration,
-    /// Where an operation with a binary result puts it (see [`ReplyBytes`]).
-    pub reply_bytes: ReplyBytes,
+    /// Where the operation may leave a binary result next to its JSON value.
+    pub reply: ReplyBytes,
 }
 
-/// The binary result of an operation: when the operation succeeds after setting it, its
-/// promise resolves to a `Uint8Array` of these bytes instead of the JSON value. Kept beside
-/// the JSON result (rather than in it) so the many JSON-only operations stay as they are.
+/// A binary result handed back next to an operation's JSON value (which must then be an
+/// object): the script receives it as a `Uint8Array` in the value's `bytes` property. Kept
+/// beside the result rather than in it so that operations answering JSON only stay plain
+/// `async fn … -> HostResult`.
 #[derive(Clone, Debug, Default)]
 pub struct ReplyBytes(Arc<Mutex<Option<Bytes>>>);
 
 impl ReplyBytes {
-    /// Makes the operation resolve to `bytes`.
+    /// Sets the binary result (replacing an earlier one).
     pub fn set(&self, bytes: Bytes) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
     }
 
-    /// The bytes set by the operation, if any (taken once).
+    /// Takes the binary result, if one was set.
     pub fn take(&self) -> Option<Bytes> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }

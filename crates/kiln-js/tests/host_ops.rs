@@ -50,11 +50,15 @@ impl HostServices for Recorder {
             let delay = env["delayMs"].as_str().map_or(0, |d| d.parse().unwrap());
             tokio::time::sleep(Duration::from_millis(delay)).await;
             if let Some(bytes) = env["bytes"].as_str() {
-                call.reply_bytes
+                call.reply
                     .set(bytes::Bytes::copy_from_slice(bytes.as_bytes()));
             }
             if let Some(code) = env["fail"].as_str() {
                 return Err(HostError::new(code, "it failed on purpose"));
+            }
+            if env["bytes"].is_string() {
+                // A purely binary result: the promise resolves to the bytes themselves.
+                return Ok(serde_json::Value::Null);
             }
             Ok(serde_json::json!({
                 "op": call.op,
@@ -258,5 +262,59 @@ async fn without_services_or_during_init_operations_fail_clearly() {
             .to_string()
             .contains("cannot be used while the script starts"),
         "{error}"
+    );
+}
+
+/// Answers `fetch` with a fixed response whose body travels as the result's binary part.
+struct BinaryFetch;
+
+impl HostServices for BinaryFetch {
+    fn call(&self, call: HostCall) -> HostFuture {
+        Box::pin(async move {
+            if call.args["url"] == "http://upstream.test/fail" {
+                return Err(HostError::new("EGRESS_DENIED", "refused on purpose"));
+            }
+            call.reply
+                .set(bytes::Bytes::from_static(&[0, 159, 146, 150, 255]));
+            Ok(serde_json::json!({
+                "status": 201,
+                "statusText": "Created",
+                "headers": ["content-type", "application/octet-stream"],
+                "url": call.args["url"],
+                "redirected": true,
+            }))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_results_reach_the_script_as_bytes() {
+    let engine = engine(Some(Arc::new(BinaryFetch)));
+    let source = r#"
+export function init() {
+  registerWebHandler("GET", "/bytes", async () => {
+    const r = await fetch("http://upstream.test/x");
+    return { status: r.status, statusText: r.statusText, redirected: r.redirected, url: r.url,
+             type: r.headers.get("content-type"), bytes: [...await r.bytes()] };
+  });
+  registerWebHandler("GET", "/denied", async () => {
+    try { await fetch("http://upstream.test/fail"); return "no"; }
+    catch (e) { return { name: e.name, code: e.code, kiln: e instanceof KilnError }; }
+  });
+}"#;
+    let script = deploy(&engine, source).await;
+    let (status, body) = call(&engine, &script, 0).await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"status": 201, "statusText": "Created", "redirected": true,
+            "url": "http://upstream.test/x", "type": "application/octet-stream",
+            "bytes": [0, 159, 146, 150, 255]})
+    );
+    let (_, body) = call(&engine, &script, 1).await;
+    assert_eq!(
+        body,
+        r#"{"name":"EgressDeniedError","code":"EGRESS_DENIED","kiln":true}"#
     );
 }

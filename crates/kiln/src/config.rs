@@ -20,9 +20,11 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
 mod auth;
+mod egress;
 mod storage;
 use crate::http_policy;
 pub use auth::{AuthConfig, LimiterFailure, MeteringConfig};
+pub use egress::{EgressConfig, EgressOverrides};
 pub use storage::KvConfig;
 
 /// Configuration file read from the working directory when `--config` is not given. A missing
@@ -97,6 +99,8 @@ pub struct Config {
     pub metering: MeteringConfig,
     /// Scripts' key/value storage quotas.
     pub kv: KvConfig,
+    /// What scripts' `fetch` may reach, and how much.
+    pub egress: EgressConfig,
     /// Per-script settings, keyed by script name (`[scripts.<name>.limits]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub scripts: BTreeMap<String, ScriptConfig>,
@@ -216,6 +220,9 @@ pub struct Limits {
 pub struct ScriptConfig {
     /// Overrides of the global [`Limits`] for this script.
     pub limits: LimitOverrides,
+    /// Overrides of the global [`EgressConfig`] for this script.
+    #[serde(skip_serializing_if = "EgressOverrides::is_empty")]
+    pub egress: EgressOverrides,
 }
 
 /// Optional overrides of [`Limits`]; a `None` field keeps the global value.
@@ -303,6 +310,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             metering: MeteringConfig::default(),
             kv: KvConfig::default(),
+            egress: EgressConfig::default(),
             scripts: BTreeMap::new(),
         }
     }
@@ -493,6 +501,12 @@ impl Config {
         self.auth.validate(&mut problems);
         self.metering.validate(&mut problems);
         self.kv.validate(&mut problems);
+        self.egress.validate("egress", &mut problems);
+        for (name, script) in &self.scripts {
+            script
+                .egress
+                .validate(&format!("scripts.{name}.egress"), &mut problems);
+        }
         problems
     }
 

@@ -35,6 +35,7 @@ use axum::routing::{get, post};
 use kiln_js::{Engine, EngineConfig};
 
 use crate::script_services::ScriptServices;
+use crate::script_services::fetch::FetchService;
 use kiln_store::{SqliteStore, Store};
 
 use crate::admin_token::AdminToken;
@@ -159,11 +160,13 @@ pub async fn run(
             EngineConfig {
                 workers: config.engine.workers,
                 stuck_after: config.watchdog_after(),
-                services: Some(Arc::new(ScriptServices::new(
-                    bundle_modules.clone(),
-                    store.clone(),
-                    config.kv.clone(),
-                ))),
+                services: Some(Arc::new(
+                    ScriptServices::new(bundle_modules.clone(), store.clone(), config.kv.clone())
+                        .with_fetch(
+                            FetchService::new(&config, log_pipeline.clone())
+                                .context("building the HTTP client of fetch")?,
+                        ),
+                )),
             },
             log_pipeline.clone(),
         )

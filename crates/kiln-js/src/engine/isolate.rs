@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rquickjs::function::Args;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
@@ -335,13 +336,13 @@ impl Isolate {
         })
     }
 
-    /// Settles host operation `id` (started through `host.startOp`) with its result; `bytes`
-    /// (a binary result) reaches the prelude as a `Uint8Array`.
+    /// Settles host operation `id` (started through `host.startOp`) with its result and, for
+    /// operations that produce one, its binary part (handed to the script as a `Uint8Array`).
     pub fn complete_op(
         &self,
         id: u64,
         result: &HostResult,
-        bytes: Option<bytes::Bytes>,
+        bytes: Option<Bytes>,
         budget_ns: u64,
     ) -> (Result<(), TurnError>, TurnOutcome) {
         let (ok, payload) = match result {
@@ -353,8 +354,8 @@ impl Isolate {
         };
         self.turn(budget_ns, |ctx, this| {
             let complete = this.complete_op_fn.clone().restore(ctx)?;
-            let bytes = match &bytes {
-                Some(data) => TypedArray::<u8>::new_copy(ctx.clone(), &data[..])?.into_value(),
+            let bytes = match bytes {
+                Some(bytes) => TypedArray::<u8>::new(ctx.clone(), bytes.to_vec())?.into_value(),
                 None => Value::new_undefined(ctx.clone()),
             };
             complete.call::<_, ()>((id as f64, ok, payload, bytes))

@@ -85,7 +85,7 @@ pub(crate) struct OpDone {
     id: u64,
     owner: Option<u64>,
     result: HostResult,
-    /// The binary result, when the operation set one ([`HostCall::reply_bytes`]).
+    /// The binary part of a successful result, if the operation produced one.
     bytes: Option<Bytes>,
 }
 
@@ -524,7 +524,7 @@ impl Worker {
         } in requests
         {
             let mailbox = self.mailbox.clone();
-            let reply_bytes = ReplyBytes::default();
+            let reply = ReplyBytes::default();
             let future = match &self.services {
                 Some(services) => services.call(HostCall {
                     script: script.clone(),
@@ -534,7 +534,7 @@ impl Worker {
                     request_id: request_id.clone(),
                     identity: identity.clone(),
                     cpu_budget: cpu_left,
-                    reply_bytes: reply_bytes.clone(),
+                    reply: reply.clone(),
                 }),
                 None => {
                     let error = HostError::new(
@@ -546,7 +546,7 @@ impl Worker {
             };
             tokio::spawn(async move {
                 let result = future.await;
-                let bytes = reply_bytes.take().filter(|_| result.is_ok());
+                let bytes = result.as_ref().ok().and_then(|_| reply.take());
                 if let Some(mailbox) = mailbox.upgrade() {
                     let _ = mailbox.send(WorkerMsg::OpDone(Box::new(OpDone {
                         isolate: key,

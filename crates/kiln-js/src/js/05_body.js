@@ -100,6 +100,12 @@ const REQUEST_REDIRECTS = ["follow", "error", "manual"];
 
 let createIncomingRequest; // (method, url, flatHeaders, bodyBytesOrNull) => Request
 let isRequest; // (v) => boolean
+// For fetch: (request) => [method, url, Headers, BodyData | null, redirect, AbortSignal | null]
+let requestFetchParts;
+// For fetch: (status, statusText, flatHeaders, bytes, url, redirected) => Response
+let createFetchedResponse;
+/** Responses fetched after following at least one redirect (`response.redirected`). */
+const redirectedResponses = new WeakSetCtor();
 
 // Slots of a Request's state array (see `class Request`).
 const RQ_METHOD = 0;
@@ -138,6 +144,10 @@ class Request {
     };
     isRequest = (v) => isObjectLike(v) && #s in v;
     platformBrandChecks[platformBrandChecks.length] = isRequest;
+    requestFetchParts = (r) => {
+      const st = r.#s;
+      return [st[RQ_METHOD], st[RQ_URL], requestStateHeaders(st), st[RQ_BODY], st[RQ_REDIRECT], st[RQ_SIGNAL]];
+    };
   }
 
   constructor(input, init = undefined) {
@@ -387,6 +397,17 @@ class Response {
       const headers = r.#headers === null ? contentTypeHeaders(r.#contentType) : headersToFlat(r.#headers);
       hostComplete(id, r.#status, headers, payload);
     };
+    createFetchedResponse = (status, statusText, flatHeaders, bytes, url, redirected) => {
+      const r = new Response(null);
+      r.#status = status;
+      r.#statusText = statusText;
+      r.#headers = headersFromFlat(flatHeaders, true);
+      if (!ArrayPrototypeIncludes(NULL_BODY_STATUSES, status)) r.#body = new BodyData(null, bytes);
+      r.#type = "basic";
+      r.#url = url;
+      if (redirected) WeakSetPrototypeAdd(redirectedResponses, r);
+      return r;
+    };
     responseHeaders = (r) => {
       if (r.#headers === null) {
         const h = new Headers();
@@ -474,7 +495,7 @@ class Response {
     return this.#url;
   }
   get redirected() {
-    return false;
+    return WeakSetPrototypeHas(redirectedResponses, this);
   }
   get status() {
     return this.#status;
@@ -521,6 +542,7 @@ class Response {
     r.#body = body;
     r.#type = this.#type;
     r.#url = this.#url;
+    if (WeakSetPrototypeHas(redirectedResponses, this)) WeakSetPrototypeAdd(redirectedResponses, r);
     return r;
   }
 

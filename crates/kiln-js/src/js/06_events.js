@@ -273,6 +273,7 @@ const kAbortSignalToken = { __proto__: null };
 let createAbortSignal; // () => AbortSignal (never aborted until signalled)
 let abortSignalAbort; // (signal, reason) => void
 let abortSignalIsAborted; // (signal) => boolean
+let abortSignalReason; // (signal) => any
 let abortSignalAddAlgorithm; // (signal, fn) => void
 let isAbortSignal; // (v) => boolean
 
@@ -291,6 +292,7 @@ class AbortSignal extends EventTarget {
     createAbortSignal = () => new AbortSignal(kAbortSignalToken);
     abortSignalAbort = (s, reason) => s.#signalAbort(reason);
     abortSignalIsAborted = (s) => s.#aborted;
+    abortSignalReason = (s) => s.#reason;
     abortSignalAddAlgorithm = (s, fn) => {
       if (!s.#aborted) s.#algorithms[s.#algorithms.length] = fn;
     };

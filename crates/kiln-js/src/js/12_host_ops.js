@@ -2,9 +2,10 @@
 //
 // hostCall(op, args, bytes) asks the host to start an operation (host.startOp returns its
 // id) and returns a promise; the worker runs the operation off the isolate and calls
-// internal.completeOp(id, ok, payloadJson, bytes) in a later turn. Failures reject with a
-// KilnError carrying the host's machine-readable code; an operation with a binary result
-// resolves to the Uint8Array `bytes` instead of the JSON payload.
+// internal.completeOp(id, ok, payloadJson, bytes) in a later turn (`bytes`, a Uint8Array, is the
+// binary part of a result: a fetched body lands in the value's `bytes` property; an operation
+// answering null with bytes, like `files.read`, resolves to the Uint8Array itself).
+// Failures reject with a KilnError carrying the host's machine-readable code.
 
 const hostStartOp = host.startOp;
 
@@ -45,7 +46,9 @@ class TemplateError extends KilnError {}
 defineValue(TemplateError.prototype, "name", "TemplateError");
 
 /** The error class of an operation's failures, by its namespace (`kv.set` → KvError). */
-function errorClassOf(op) {
+function errorClassOf(op, code) {
+  if (code === "EGRESS_DENIED") return EgressDeniedError;
+  if (op === "fetch") return FetchError;
   if (StringPrototypeStartsWith(op, "kv.")) return KvError;
   if (StringPrototypeStartsWith(op, "wasm.")) return WasmError;
   if (StringPrototypeStartsWith(op, "files.")) return FilesError;
@@ -68,14 +71,19 @@ internal.completeOp = function completeOp(id, ok, payload, bytes) {
   const entry = MapPrototypeGet(pendingOps, id);
   if (entry === undefined) return;
   MapPrototypeDelete(pendingOps, id);
-  if (ok && bytes !== undefined) {
-    entry.resolve(bytes);
-    return;
-  }
   const value = JSONParse(payload);
-  if (ok) entry.resolve(value);
-  else {
-    const ErrorClass = errorClassOf(entry.op);
+  if (ok) {
+    if (bytes !== undefined) {
+      // A purely binary result (`files.read`) answers null: the promise resolves to the bytes.
+      if (value === null) {
+        entry.resolve(bytes);
+        return;
+      }
+      defineValue(value, "bytes", bytes);
+    }
+    entry.resolve(value);
+  } else {
+    const ErrorClass = errorClassOf(entry.op, value.code);
     entry.reject(new ErrorClass(value.code, value.message));
   }
 };

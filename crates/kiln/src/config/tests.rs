@@ -228,3 +228,33 @@ fn http_hygiene_settings_are_validated_with_their_source() {
         assert!(problem.contains("auto"), "{problem}");
     });
 }
+
+#[test]
+fn egress_settings_are_validated_globally_and_per_script() {
+    jailed(|jail| {
+        let file = "[egress]\nallow = [\"10.0.0.0/33\", \"api.example.com\"]\nmax_concurrent = 0\n\
+                    [scripts.reports.egress]\ndeny = [\"http://x\"]\ntimeout_ms = 0\n";
+        jail.create_file("kiln.toml", file).unwrap();
+        assert_eq!(
+            problems(&CliOverrides::default()),
+            [
+                "egress.allow: \"10.0.0.0/33\" is not an IP address, CIDR range or host name \
+                 (expected entries like \"10.1.2.0/24\", \"api.example.com\" or \"*.example.com\") \
+                 [file kiln.toml]",
+                "egress.max_concurrent: must be between 1 and 1000 (got 0) [file kiln.toml]",
+                "scripts.reports.egress.deny: \"http://x\" is not an IP address, CIDR range or \
+                 host name (expected entries like \"10.1.2.0/24\", \"api.example.com\" or \
+                 \"*.example.com\") [file kiln.toml]",
+                "scripts.reports.egress.timeout_ms: must be between 1 and 3600000 (got 0) \
+                 [file kiln.toml]",
+            ]
+        );
+        let file = "[egress]\nallow = [\"10.1.2.0/24\"]\n[scripts.reports.egress]\n\
+                    allow = [\"*.internal.example\"]\nmax_subrequests = 200\n";
+        jail.create_file("kiln.toml", file).unwrap();
+        let config = Config::load(&CliOverrides::default()).unwrap();
+        let merged = config.scripts["reports"].egress.apply_to(&config.egress);
+        assert_eq!(merged.allow, ["10.1.2.0/24", "*.internal.example"]);
+        assert_eq!((merged.max_subrequests, merged.max_concurrent), (200, 6));
+    });
+}

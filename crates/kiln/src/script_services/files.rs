@@ -104,7 +104,7 @@ pub(super) async fn call(call: HostCall) -> HostResult {
         "files.read" => {
             let path = file_path(&call.args)?;
             let content = bundle.file(path).ok_or_else(|| not_found(path))?;
-            call.reply_bytes.set(Bytes::copy_from_slice(content));
+            call.reply.set(Bytes::copy_from_slice(content));
             Ok(Value::Null)
         }
         "files.text" => {

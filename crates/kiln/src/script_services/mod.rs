@@ -1,12 +1,15 @@
 //! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door
 //! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`], `files` in [`files`], `render` in
-//! [`template`], `markdown` in [`markdown`]):
+//! [`template`], `markdown` in [`markdown`], `fetch` in [`fetch`] under the policy of
+//! [`egress`]):
 //! the engine hands over each operation a script starts (`wasm.run(…)` → op `wasm.run`) with
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
 //! off the isolate. Blocking work (running WebAssembly) goes to tokio's blocking pool, never
 //! onto the worker thread.
 
+pub mod egress;
+pub mod fetch;
 mod files;
 pub mod kv;
 pub mod markdown;
@@ -20,6 +23,7 @@ use kiln_store::Store;
 
 use crate::bundle_wasm::BundleModules;
 use crate::config::KvConfig;
+use fetch::FetchService;
 
 /// Kiln's implementation of the operations scripts may call.
 pub struct ScriptServices {
@@ -27,6 +31,8 @@ pub struct ScriptServices {
     store: Arc<dyn Store>,
     kv: Arc<KvConfig>,
     templates: Arc<template::Templates>,
+    /// `fetch`; `None` until [`ScriptServices::with_fetch`] configures it.
+    fetch: Option<Arc<FetchService>>,
 }
 
 impl ScriptServices {
@@ -37,7 +43,14 @@ impl ScriptServices {
             store,
             kv: Arc::new(kv),
             templates: Arc::default(),
+            fetch: None,
         }
+    }
+
+    /// Offers `fetch`, held to its egress policy and limits.
+    pub fn with_fetch(mut self, fetch: FetchService) -> Self {
+        self.fetch = Some(Arc::new(fetch));
+        self
     }
 }
 
@@ -51,6 +64,15 @@ impl HostServices for ScriptServices {
             op if op.starts_with("files.") => Box::pin(files::call(call)),
             "template.render" => Box::pin(self.templates.clone().render(call)),
             "markdown.render" => Box::pin(markdown::render(call)),
+            "fetch" => match &self.fetch {
+                Some(fetch) => Box::pin(fetch.clone().call(call)),
+                None => Box::pin(async {
+                    Err(HostError::new(
+                        "UNAVAILABLE",
+                        "fetch is not available in this Kiln",
+                    ))
+                }),
+            },
             other => {
                 let error = HostError::new(
                     "UNKNOWN_OPERATION",

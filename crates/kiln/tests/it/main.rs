@@ -10,6 +10,7 @@ mod deploy;
 mod execute;
 mod execute_hostile;
 mod execute_samples;
+mod fetch;
 mod files;
 mod globals;
 mod handlers;
