@@ -12,15 +12,14 @@ use anyhow::Context as _;
 use clap::Args;
 use kiln_wasm::{ExecLimits, ExecRequest, RuntimeConfig, WasmRuntime};
 
-/// `kiln exec` arguments.
-#[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// The module to run (`.wasm`).
-    pub module: PathBuf,
+/// What a guest is run with: stdin, arguments, environment and entry point (shared by
+/// `kiln exec` and `kiln modules exec`).
+#[derive(Clone, Debug, Args)]
+pub struct GuestArgs {
     /// File to use as the guest's stdin (`-` for this process's stdin; default: empty).
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// An argument for the guest (repeatable; `argv[0]` is `module`).
+    /// An argument for the guest (repeatable).
     #[arg(long = "arg", value_name = "ARG")]
     pub args: Vec<String>,
     /// An environment variable for the guest, `KEY=VALUE` (repeatable).
@@ -29,6 +28,47 @@ pub struct ExecArgs {
     /// Call this exported function instead of `_start`; `--arg`s are then its numbers.
     #[arg(long)]
     pub function: Option<String>,
+}
+
+impl GuestArgs {
+    /// The guest's stdin: the `--input` file, this process's stdin for `-`, or nothing.
+    pub fn read_stdin(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.input {
+            None => Ok(Vec::new()),
+            Some(path) if path.as_os_str() == "-" => {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .context("reading stdin")?;
+                Ok(buf)
+            }
+            Some(path) => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            }
+        }
+    }
+
+    /// The `--arg`s as the numbers of a `--function` call.
+    pub fn numbers(&self) -> anyhow::Result<Vec<serde_json::Number>> {
+        self.args
+            .iter()
+            .map(|a| {
+                serde_json::from_str::<serde_json::Number>(a).map_err(|_| {
+                    anyhow::anyhow!("--arg {a:?} is not a number (needed with --function)")
+                })
+            })
+            .collect()
+    }
+}
+
+/// `kiln exec` arguments.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The module to run (`.wasm`).
+    pub module: PathBuf,
+    /// Stdin, arguments (`argv[0]` is `module`), environment, entry point.
+    #[command(flatten)]
+    pub guest: GuestArgs,
     /// Time budget in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     pub time_ms: u64,
@@ -48,31 +88,10 @@ pub(super) fn parse_env(text: &str) -> Result<(String, String), String> {
 pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.module)
         .with_context(|| format!("reading {}", args.module.display()))?;
-    let stdin = match &args.input {
-        None => Vec::new(),
-        Some(path) if path.as_os_str() == "-" => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("reading stdin")?;
-            buf
-        }
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-    };
-    let (cmd_args, function_args) = match &args.function {
-        Some(_) => {
-            let numbers = args
-                .args
-                .iter()
-                .map(|a| {
-                    serde_json::from_str::<serde_json::Number>(a).map_err(|_| {
-                        anyhow::anyhow!("--arg {a:?} is not a number (needed with --function)")
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            (Vec::new(), numbers)
-        }
-        None => (args.args.clone(), Vec::new()),
+    let stdin = args.guest.read_stdin()?;
+    let (cmd_args, function_args) = match &args.guest.function {
+        Some(_) => (Vec::new(), args.guest.numbers()?),
+        None => (args.guest.args.clone(), Vec::new()),
     };
     let runtime = WasmRuntime::new(RuntimeConfig::default())?;
     let module = runtime.prepare(&bytes)?;
@@ -81,8 +100,8 @@ pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
         ExecRequest {
             stdin,
             args: cmd_args,
-            env: args.env,
-            function: args.function,
+            env: args.guest.env,
+            function: args.guest.function,
             function_args,
             limits: ExecLimits {
                 time: Duration::from_millis(args.time_ms),

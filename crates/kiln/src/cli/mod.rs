@@ -449,9 +449,9 @@ mod tests {
         let Command::Modules(ModulesCommand::Exec(args)) = cli.command else {
             panic!()
         };
-        assert_eq!(args.args, ["a", "b"]);
-        assert_eq!(args.env, [("K".to_owned(), "V".to_owned())]);
-        assert_eq!(args.input, Some(PathBuf::from("-")));
+        assert_eq!(args.guest.args, ["a", "b"]);
+        assert_eq!(args.guest.env, [("K".to_owned(), "V".to_owned())]);
+        assert_eq!(args.guest.input, Some(PathBuf::from("-")));
         assert!(parse(&["modules", "exec", "calc", "--env", "novalue"]).is_err());
     }
 

@@ -3,7 +3,7 @@
 //! or `manage` for everything but `exec`). `exec` prints the guest's stdout, its stderr to
 //! stderr, and exits with the guest's exit code, like `kiln exec` does locally.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +15,7 @@ use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 
 use super::RemoteArgs;
-use super::exec::parse_env;
+use super::exec::GuestArgs;
 use super::remote::{ApiClient, decode};
 use super::table::{or_dash, render_table};
 
@@ -68,18 +68,9 @@ pub struct ExecArgs {
     /// The module's name.
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// File to send as the guest's stdin (`-` for this process's stdin; default: empty).
-    #[arg(long, value_name = "FILE")]
-    pub input: Option<PathBuf>,
-    /// An argument for the guest (repeatable).
-    #[arg(long = "arg", value_name = "ARG")]
-    pub args: Vec<String>,
-    /// An environment variable for the guest, `KEY=VALUE` (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
-    /// Call this exported function instead of `_start`; `--arg`s are then its numbers.
-    #[arg(long)]
-    pub function: Option<String>,
+    /// Stdin, arguments, environment, entry point.
+    #[command(flatten)]
+    pub guest: GuestArgs,
 }
 
 /// A module as the API shows it.
@@ -212,41 +203,23 @@ fn module_table(modules: &[Module]) -> String {
 }
 
 async fn exec(client: &ApiClient, args: ExecArgs) -> anyhow::Result<ExitCode> {
-    let stdin = match &args.input {
-        None => Vec::new(),
-        Some(path) if path.as_os_str() == "-" => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("reading stdin")?;
-            buf
-        }
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-    };
+    let stdin = args.guest.read_stdin()?;
     let env: serde_json::Map<String, serde_json::Value> = args
+        .guest
         .env
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     let mut form = Form::new()
         .part("input", Part::bytes(stdin))
         .text("env", serde_json::Value::Object(env).to_string());
-    match &args.function {
+    match &args.guest.function {
         Some(function) => {
-            let numbers = args
-                .args
-                .iter()
-                .map(|a| {
-                    serde_json::from_str::<serde_json::Number>(a).map_err(|_| {
-                        anyhow::anyhow!("--arg {a:?} is not a number (needed with --function)")
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
             form = form
                 .text("function", function.clone())
-                .text("args", serde_json::to_string(&numbers)?);
+                .text("args", serde_json::to_string(&args.guest.numbers()?)?);
         }
-        None => form = form.text("args", serde_json::to_string(&args.args)?),
+        None => form = form.text("args", serde_json::to_string(&args.guest.args)?),
     }
     let request = client
         .request_at(Method::POST, &["api", "modules", &args.name, "execute"])
