@@ -88,6 +88,15 @@ internal.completeOp = function completeOp(id, ok, payload, bytes) {
   }
 };
 
+/** Runs `fn` and turns a synchronous throw (bad arguments) into a rejected promise. */
+function asyncCall(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    return new PromiseCtor((_resolve, reject) => reject(err));
+  }
+}
+
 // ---------------------------------------------------------------------------
 // wasm: run a WebAssembly module shipped in the script's bundle.
 
@@ -123,7 +132,7 @@ const wasm = ObjectFreeze({
    * A non-zero exit code resolves; traps and limits reject with a WasmError.
    */
   run(path, options = undefined) {
-    try {
+    return asyncCall(() => {
       let file;
       try {
         file = bundleWasmPath("wasm.run", path);
@@ -141,24 +150,13 @@ const wasm = ObjectFreeze({
       }
       const args = { __proto__: null, path: file, args: stringList(opts.args, "options.args"), env: stringMap(opts.env, "options.env") };
       return hostCall("wasm.run", args, stdin ?? undefined);
-    } catch (err) {
-      return new PromiseCtor((_resolve, reject) => reject(err));
-    }
+    });
   },
 });
 
 
 // ---------------------------------------------------------------------------
 // kv: the script's key/value storage; kv.user: the same, in the signed-in user's space.
-
-/** Runs `fn` and turns a synchronous throw (bad arguments) into a rejected promise. */
-function asyncCall(fn) {
-  try {
-    return fn();
-  } catch (err) {
-    return new PromiseCtor((_resolve, reject) => reject(err));
-  }
-}
 
 function kvKey(key, what) {
   if (typeof key !== "string") throw new TypeErrorCtor(`${what}: the key must be a string`);

@@ -283,24 +283,21 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
 
 /// A module that cannot be run at all: 400 with what is wrong (413 when too large).
 pub fn module_error(error: WasmError) -> ApiError {
+    match module_error_code(&error) {
+        Some((status, code)) => ApiError::new(status, code, error.to_string()),
+        None => ApiError::internal(error),
+    }
+}
+
+/// The status and code of a module the caller got wrong (not WebAssembly, invalid, importing
+/// what Kiln does not provide, too large); `None` for Kiln's own failures.
+pub fn module_error_code(error: &WasmError) -> Option<(StatusCode, &'static str)> {
     match error {
-        WasmError::NotWasm(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "NOT_WASM", error.to_string())
-        }
-        WasmError::InvalidModule(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_MODULE", error.to_string())
-        }
-        WasmError::UnknownImport { .. } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UNSUPPORTED_IMPORT",
-            error.to_string(),
-        ),
-        WasmError::TooLarge { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            error.to_string(),
-        ),
-        other => ApiError::internal(other),
+        WasmError::NotWasm(_) => Some((StatusCode::BAD_REQUEST, "NOT_WASM")),
+        WasmError::InvalidModule(_) => Some((StatusCode::BAD_REQUEST, "INVALID_MODULE")),
+        WasmError::UnknownImport { .. } => Some((StatusCode::BAD_REQUEST, "UNSUPPORTED_IMPORT")),
+        WasmError::TooLarge { .. } => Some((StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")),
+        _ => None,
     }
 }
 

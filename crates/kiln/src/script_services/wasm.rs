@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kiln_js::{HostCall, HostError, HostResult};
-use kiln_wasm::{ExecLimits, ExecRequest, ExecStatus, WasmError};
+use kiln_wasm::{ExecLimits, ExecRequest, ExecStatus};
 use serde_json::{Value, json};
 
 use crate::bundle_wasm::{BundleModules, BundleWasmError};
-use crate::execute::MAX_OUTPUT_BYTES;
+use crate::execute::{MAX_OUTPUT_BYTES, module_error_code};
 
 /// Shortest time limit a run gets, so an invocation that spent nearly all its CPU still gets
 /// a clear `TIME_LIMIT_EXCEEDED` from the module instead of a refusal to start.
@@ -58,13 +58,9 @@ fn parse_args(args: &Value) -> Result<RunArgs, HostError> {
 fn module_error(error: BundleWasmError) -> HostError {
     let code = match &error {
         BundleWasmError::Missing { .. } => "WASM_NOT_FOUND",
-        BundleWasmError::Invalid { source, .. } => match source {
-            WasmError::NotWasm(_) => "NOT_WASM",
-            WasmError::InvalidModule(_) => "INVALID_MODULE",
-            WasmError::UnknownImport { .. } => "UNSUPPORTED_IMPORT",
-            WasmError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            _ => "INTERNAL_ERROR",
-        },
+        BundleWasmError::Invalid { source, .. } => {
+            module_error_code(source).map_or("INTERNAL_ERROR", |(_, code)| code)
+        }
         _ => "INTERNAL_ERROR",
     };
     HostError::new(code, format!("wasm.run: {error}"))
