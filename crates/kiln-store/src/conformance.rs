@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
             usage_sums_wasm_execution_details,
             usage_filters,
             count_key_usage_excludes_rate_limited,
+            large_usage_batches_are_stored_whole,
             prune_usage_deletes_old_events,
             audit_events_round_trip_newest_first,
             audit_filters_and_paging,

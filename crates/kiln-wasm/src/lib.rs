@@ -29,6 +29,7 @@ mod disk_cache;
 mod epoch;
 mod error;
 mod exec;
+mod known_bytes;
 pub mod limits;
 mod output;
 mod run;

@@ -25,6 +25,10 @@ use crate::server::AppState;
 const USAGE_BUFFER: usize = 100_000;
 /// Most usage events written per transaction.
 const USAGE_BATCH: usize = 1_000;
+/// How long the usage writer waits after an event for more to join its batch: under load,
+/// one wake-up and one transaction per interval instead of per call, at the price of usage
+/// queries seeing a call this much later.
+const USAGE_LINGER: Duration = Duration::from_millis(50);
 /// How often housekeeping runs.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
@@ -84,14 +88,19 @@ pub struct Metering {
 impl Metering {
     /// Starts the usage writer; returns the metering state and the writer handle.
     pub fn start(store: Arc<dyn Store>, config: &Config) -> (Arc<Metering>, BatchWriter) {
-        let (usage, writer) = Batcher::start(USAGE_BUFFER, USAGE_BATCH, move |batch| {
-            let store = store.clone();
-            async move {
-                if let Err(error) = store.append_usage(&batch).await {
-                    tracing::warn!(%error, events = batch.len(), "could not store usage events");
+        let (usage, writer) = Batcher::start(
+            USAGE_BUFFER,
+            USAGE_BATCH,
+            USAGE_LINGER,
+            move |batch| {
+                let store = store.clone();
+                async move {
+                    if let Err(error) = store.append_usage(&batch).await {
+                        tracing::warn!(%error, events = batch.len(), "could not store usage events");
+                    }
                 }
-            }
-        });
+            },
+        );
         let policy = match config.metering.limiter_failure {
             LimiterFailure::Open => FailurePolicy::Open,
             LimiterFailure::Closed => FailurePolicy::Closed,
@@ -354,8 +363,8 @@ pub async fn meter(
     let store = state.scripts.store();
     let mut metered = Metered::unmetered(state);
     if let Some(key) = caller.and_then(|c| c.api_key.as_ref()) {
-        let tier = match store.get_tier(&key.tier).await {
-            Ok(Some(tier)) => tier,
+        let tier = match state.auth.tier(&key.tier).await {
+            Ok(Some(tier)) => TierRecord::clone(&tier),
             Ok(None) => {
                 return Err((
                     ApiError::internal(format!(

@@ -45,22 +45,27 @@ pub type LogWriter = BatchWriter;
 /// Starts the pipeline: the sink for the engine and the writer task.
 pub fn start(store: Arc<dyn Store>, retention_per_script: u32) -> (Arc<LogPipeline>, LogWriter) {
     let mut last_prune = tokio::time::Instant::now();
-    let (batcher, writer) = Batcher::start(LOG_BUFFER_LINES, BATCH_LINES, move |batch| {
-        let store = store.clone();
-        let prune = last_prune.elapsed() >= PRUNE_EVERY;
-        if prune {
-            last_prune = tokio::time::Instant::now();
-        }
-        async move {
-            let rows: Vec<NewLog> = batch.into_iter().map(to_row).collect();
-            if let Err(error) = store.append_logs(&rows).await {
-                tracing::warn!(%error, lines = rows.len(), "could not store script log lines");
+    let (batcher, writer) = Batcher::start(
+        LOG_BUFFER_LINES,
+        BATCH_LINES,
+        Duration::ZERO,
+        move |batch| {
+            let store = store.clone();
+            let prune = last_prune.elapsed() >= PRUNE_EVERY;
+            if prune {
+                last_prune = tokio::time::Instant::now();
             }
-            if prune && let Err(error) = store.prune_logs(retention_per_script).await {
-                tracing::warn!(%error, "could not prune script logs");
+            async move {
+                let rows: Vec<NewLog> = batch.into_iter().map(to_row).collect();
+                if let Err(error) = store.append_logs(&rows).await {
+                    tracing::warn!(%error, lines = rows.len(), "could not store script log lines");
+                }
+                if prune && let Err(error) = store.prune_logs(retention_per_script).await {
+                    tracing::warn!(%error, "could not prune script logs");
+                }
             }
-        }
-    });
+        },
+    );
     (Arc::new(LogPipeline { batcher }), writer)
 }
 

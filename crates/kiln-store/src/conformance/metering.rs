@@ -341,6 +341,36 @@ pub async fn count_key_usage_excludes_rate_limited(store: &dyn Store) -> Result<
     Ok(())
 }
 
+/// A batch far larger than any statement a backend may split it into is stored whole, every
+/// field of every event intact.
+pub async fn large_usage_batches_are_stored_whole(store: &dyn Store) -> Result<(), StoreError> {
+    let batch: Vec<UsageEvent> = (0..1_000)
+        .map(|i| {
+            let class = if i % 10 == 0 {
+                "execution_error"
+            } else {
+                "success"
+            };
+            let mut event = usage(T + i, Some(7), Some(70), Some("bulk"), class, i + 1);
+            event.route = (i % 2 == 0).then(|| format!("GET /r/{i}"));
+            event
+        })
+        .collect();
+    store.append_usage(&batch).await?;
+    assert_eq!(store.count_key_usage(7, 0).await?, 1_000);
+    let buckets = store.usage_summary(&UsageQuery::default()).await?;
+    let n_sum = (1..=1_000).sum::<i64>();
+    assert_eq!(
+        buckets,
+        [bucket(
+            T,
+            n_sum,
+            &[("execution_error", 100), ("success", 900)]
+        )]
+    );
+    Ok(())
+}
+
 /// `prune_usage` deletes events strictly older than `before`.
 pub async fn prune_usage_deletes_old_events(store: &dyn Store) -> Result<(), StoreError> {
     assert_eq!(store.prune_usage(T).await?, 0);

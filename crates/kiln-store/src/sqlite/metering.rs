@@ -21,6 +21,10 @@ macro_rules! audit_columns {
     };
 }
 
+/// Usage events per `INSERT` statement: 12 parameters each, so a statement stays under the
+/// 999 bound parameters of SQLite builds older than 3.32.
+const USAGE_ROWS_PER_INSERT: usize = 64;
+
 /// The error class of successful calls.
 const SUCCESS_CLASS: &str = "success";
 
@@ -33,31 +37,33 @@ impl MeteringStore for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
+        // Multi-row INSERTs: every statement is a round trip to sqlx's SQLite thread, which cost
+        // more than the insert itself when each event had its own.
         let mut tx = self.begin_write().await?;
-        for event in events {
-            sqlx::query(
+        for chunk in events.chunks(USAGE_ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO usage_events (time, key_id, user_id, script, kind, route, status, \
                  duration_ms, cpu_ms, bytes_in, bytes_out, error_class, module_bytes, \
-                 input_bytes, memory_peak_bytes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(event.time)
-            .bind(event.key_id)
-            .bind(event.user_id)
-            .bind(event.script.as_deref())
-            .bind(&event.kind)
-            .bind(event.route.as_deref())
-            .bind(event.status)
-            .bind(event.duration_ms)
-            .bind(event.cpu_ms)
-            .bind(event.bytes_in)
-            .bind(event.bytes_out)
-            .bind(&event.error_class)
-            .bind(event.module_bytes)
-            .bind(event.input_bytes)
-            .bind(event.memory_peak_bytes)
-            .execute(&mut *tx)
-            .await?;
+                 input_bytes, memory_peak_bytes) ",
+            );
+            insert.push_values(chunk, |mut row, event| {
+                row.push_bind(event.time)
+                    .push_bind(event.key_id)
+                    .push_bind(event.user_id)
+                    .push_bind(event.script.as_deref())
+                    .push_bind(&event.kind)
+                    .push_bind(event.route.as_deref())
+                    .push_bind(event.status)
+                    .push_bind(event.duration_ms)
+                    .push_bind(event.cpu_ms)
+                    .push_bind(event.bytes_in)
+                    .push_bind(event.bytes_out)
+                    .push_bind(&event.error_class)
+                    .push_bind(event.module_bytes)
+                    .push_bind(event.input_bytes)
+                    .push_bind(event.memory_peak_bytes);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

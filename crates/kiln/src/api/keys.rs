@@ -248,6 +248,7 @@ pub async fn update(
         .store()
         .set_api_key_tier(id, &request.tier)
         .await?;
+    state.auth.identities_changed();
     super::audit(
         &state,
         &caller,
@@ -269,6 +270,7 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     visible_key(&state, &caller, id).await?;
     let key = state.scripts.store().revoke_api_key(id, now_ms()).await?;
+    state.auth.identities_changed();
     super::audit(
         &state,
         &caller,

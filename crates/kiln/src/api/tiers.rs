@@ -79,6 +79,7 @@ pub async fn upsert(
         max_concurrent: b.max_concurrent,
     };
     state.scripts.store().upsert_tier(&tier).await?;
+    state.auth.identities_changed();
     super::audit(&state, &caller, &client, "tier_updated", name, json!(tier)).await;
     Ok(Json(tier).into_response())
 }
@@ -97,6 +98,7 @@ pub async fn delete(
             format!("there is no tier {name:?}"),
         ));
     }
+    state.auth.identities_changed();
     super::audit(&state, &caller, &client, "tier_deleted", name, json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

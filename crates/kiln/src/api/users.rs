@@ -233,6 +233,7 @@ pub async fn update(
     };
     if let Some(disabled) = request.disabled {
         user = store.set_user_disabled(id, disabled).await?;
+        state.auth.identities_changed();
         let action = if disabled {
             "user_disabled"
         } else {
@@ -250,6 +251,7 @@ pub async fn update(
     }
     if let Some(tiers) = request.allowed_tiers {
         user = store.set_allowed_tiers(id, &tiers).await?;
+        state.auth.identities_changed();
         super::audit(
             &state,
             &caller,
@@ -316,6 +318,7 @@ async fn change_role(
     } else {
         (store.revoke_role(id, &role).await?, "role_revoked")
     };
+    state.auth.identities_changed();
     let detail = json!({ "role": role });
     super::audit(state, caller, client, action, user.email.clone(), detail).await;
     Ok(Json(user_view(&user)).into_response())

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod client;
+pub mod identity_cache;
 pub mod oidc_routes;
 pub mod password;
 pub mod policy;
@@ -18,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use kiln_store::{ApiKeyRecord, NewAuditEvent, SessionRecord, Store, UserRecord};
+use kiln_store::{
+    ApiKeyRecord, NewAuditEvent, SessionRecord, Store, StoreError, TierRecord, UserRecord,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -27,6 +30,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use api_keys::KeySecret;
 use client::ClientMeta;
+use identity_cache::IdentityCache;
 use throttle::LoginThrottle;
 
 /// Name of the session cookie (HttpOnly).
@@ -139,6 +143,8 @@ pub struct AuthService {
     pub throttle: LoginThrottle,
     /// `last_used_at` per key id, flushed to the store in batches.
     key_uses: Mutex<HashMap<i64, i64>>,
+    /// Keys, their owners and tiers as recently read from the store.
+    identities: IdentityCache,
 }
 
 impl AuthService {
@@ -161,6 +167,7 @@ impl AuthService {
             key_secret,
             throttle,
             key_uses: Mutex::new(HashMap::new()),
+            identities: IdentityCache::default(),
         })
     }
 
@@ -172,6 +179,18 @@ impl AuthService {
     /// The key hashing secret.
     pub fn key_secret(&self) -> &KeySecret {
         &self.key_secret
+    }
+
+    /// Makes changes to API keys, accounts or tiers apply to the next request: call it after
+    /// every such change (cached copies otherwise live up to
+    /// [`identity_cache::IDENTITY_TTL`]).
+    pub fn identities_changed(&self) {
+        self.identities.invalidate();
+    }
+
+    /// The tier `name` (cached like the keys on it).
+    pub async fn tier(&self, name: &str) -> Result<Option<Arc<TierRecord>>, StoreError> {
+        self.identities.tier(self.store.as_ref(), name).await
     }
 
     /// Authenticates a request from its headers: `Ok(None)` when it carries no Kiln
@@ -224,11 +243,22 @@ impl AuthService {
     async fn authenticate_key(&self, key: &str) -> Result<Caller, ApiError> {
         let invalid = || unauthorized("INVALID_API_KEY", "the API key is not valid");
         let prefix = api_keys::prefix_of(key).ok_or_else(invalid)?;
-        let candidates = self.store.api_keys_by_prefix(prefix).await?;
-        let record = candidates
-            .into_iter()
-            .find(|k| self.key_secret.verify(key, &k.hash))
-            .ok_or_else(invalid)?;
+        let store = self.store.as_ref();
+        let find = |rows: &[Arc<ApiKeyRecord>]| {
+            rows.iter()
+                .find(|k| self.key_secret.verify(key, &k.hash))
+                .cloned()
+        };
+        let (rows, cached) = self.identities.keys_by_prefix(store, prefix, false).await?;
+        let record = match find(&rows) {
+            Some(record) => record,
+            // Not among the cached rows: perhaps a key created since (prefixes may collide).
+            None if cached => {
+                let (rows, _) = self.identities.keys_by_prefix(store, prefix, true).await?;
+                find(&rows).ok_or_else(invalid)?
+            }
+            None => return Err(invalid()),
+        };
         let now = now_ms();
         if record.revoked_at.is_some() {
             return Err(unauthorized(
@@ -243,8 +273,8 @@ impl AuthService {
             ));
         }
         let user = self
-            .store
-            .get_user(record.user_id)
+            .identities
+            .user(store, record.user_id)
             .await?
             .ok_or_else(invalid)?;
         if user.disabled {
@@ -257,8 +287,8 @@ impl AuthService {
             uses.insert(record.id, now);
         }
         Ok(Caller {
-            user: Some(Arc::new(user)),
-            api_key: Some(Arc::new(record)),
+            user: Some(user),
+            api_key: Some(record),
             method: AuthMethod::ApiKey,
         })
     }

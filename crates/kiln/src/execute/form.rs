@@ -6,6 +6,7 @@
 
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
+use bytes::Bytes;
 use http::StatusCode;
 
 use crate::error::ApiError;
@@ -51,22 +52,30 @@ fn too_large(what: &str, limit: usize) -> ApiError {
     )
 }
 
-/// Reads one field, refusing it once it passes `limit` bytes.
+/// Reads one field, refusing it once it passes `limit` bytes. The chunks are kept as they come
+/// (they share the request's buffers) and copied once into a vector of the exact size, rather
+/// than grown into one chunk by chunk (a module upload would be copied about twice over).
 pub(crate) async fn read_capped(
     mut field: Field<'_>,
     what: &str,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
     while let Some(chunk) = field
         .chunk()
         .await
         .map_err(|e| bad_request(format!("could not read the {what} field: {e}")))?
     {
-        if out.len() + chunk.len() > limit {
+        len += chunk.len();
+        if len > limit {
             return Err(too_large(what, limit));
         }
-        out.extend_from_slice(&chunk);
+        chunks.push(chunk);
+    }
+    let mut out = Vec::with_capacity(len);
+    for chunk in &chunks {
+        out.extend_from_slice(chunk);
     }
     Ok(out)
 }

@@ -550,3 +550,78 @@ async fn last_use_is_recorded_in_batches_and_survives_a_restart() {
     assert_eq!(by_name("idle")["last_used_at"], Value::Null, "{listed}");
     server.stop().await;
 }
+
+/// Polls `attempt` (every 20 ms) until it returns true; fails if that takes a second or more
+/// from `since`, the time the design allows a change to reach every instance.
+async fn within_a_second<F, Fut>(since: std::time::Instant, what: &str, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        if attempt().await {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "{what}: still not applied after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_on_another_instance_apply_within_a_second() {
+    // Two servers on one database, as two instances behind a load balancer: B has the key (and
+    // its owner) cached from a use; the changes are made through A.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestServer::start_in(dir.path(), |_| {}).await;
+    let b = TestServer::start_in(dir.path(), |_| {}).await;
+    let admin = a.first_admin().await;
+    let user = a.new_account(&admin, "u@example.com", &["user"]).await;
+    let created = a
+        .create_key(&user, json!({ "name": "k", "scopes": ["invoke"] }))
+        .await;
+    let key = key_of(&created);
+    let status_on_b = || async {
+        let response = b.bearer(Method::GET, "/auth/me", &key).send().await;
+        let response = response.expect("request");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (
+            status,
+            body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    assert_eq!(status_on_b().await.0, 200);
+
+    let disable =
+        |disabled: bool| a.patch_user(&admin, user.id(), &json!({ "disabled": disabled }));
+    json_status(disable(true), 200).await;
+    let changed = std::time::Instant::now();
+    within_a_second(changed, "disabling the owner", || async {
+        status_on_b().await == (401, "ACCOUNT_DISABLED".to_owned())
+    })
+    .await;
+    json_status(disable(false), 200).await;
+    let changed = std::time::Instant::now();
+    within_a_second(changed, "enabling the owner", || async {
+        status_on_b().await.0 == 200
+    })
+    .await;
+
+    // (Disabling the owner ended their sessions: the admin revokes it.)
+    let revoke = a.with_session(Method::DELETE, &key_path(&created["id"]), &admin);
+    json_status(revoke, 200).await;
+    let changed = std::time::Instant::now();
+    within_a_second(changed, "revoking the key", || async {
+        status_on_b().await == (401, "API_KEY_REVOKED".to_owned())
+    })
+    .await;
+    b.stop().await;
+    a.stop().await;
+}
