@@ -21,7 +21,7 @@ macro_rules! audit_columns {
     };
 }
 
-/// Usage events per `INSERT` statement: 12 parameters each, so a statement stays under the
+/// Usage events per `INSERT` statement: 15 parameters each, so a statement stays under the
 /// 999 bound parameters of SQLite builds older than 3.32.
 const USAGE_ROWS_PER_INSERT: usize = 64;
 
