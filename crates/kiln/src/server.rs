@@ -161,11 +161,15 @@ pub async fn run(
                 workers: config.engine.workers,
                 stuck_after: config.watchdog_after(),
                 services: Some(Arc::new(
-                    ScriptServices::new(bundle_modules.clone(), store.clone(), config.kv.clone())
-                        .with_fetch(
-                            FetchService::new(&config, log_pipeline.clone())
-                                .context("building the HTTP client of fetch")?,
-                        ),
+                    ScriptServices::new(
+                        bundle_modules.clone(),
+                        store.clone(),
+                        config.kv.clone(),
+                        log_pipeline.clone(),
+                    )
+                    .with_fetch(
+                        FetchService::new(&config).context("building the HTTP client of fetch")?,
+                    ),
                 )),
             },
             log_pipeline.clone(),

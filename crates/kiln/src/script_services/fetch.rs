@@ -4,8 +4,8 @@
 //! followed here (at most [`MAX_REDIRECTS`]), each hop checked and counted again. Per
 //! invocation (keyed by request id) the number of requests and those in flight are limited;
 //! per request, the time and the response size. Bodies are buffered up to the limit and
-//! handed to the script as the result's binary part. Every failure is logged to the script's
-//! log with the request id.
+//! handed to the script as the result's binary part. Failures are logged to the script's log
+//! with the request id by [`super::ScriptServices`], as for every operation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiln_js::{HostCall, HostError, HostResult, LogLevel, LogSink, ScriptLog};
+use kiln_js::{HostCall, HostError, HostResult};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -85,8 +85,6 @@ pub struct FetchService {
     /// Use per invocation, by request id; entries expire once idle longer than any
     /// invocation may last.
     invocations: moka::sync::Cache<Arc<str>, Arc<InvocationUse>>,
-    /// The scripts' log, where failures are reported.
-    log: Arc<dyn LogSink>,
     /// The server's runtime: requests and their pooled connections live there rather than on
     /// a worker thread's runtime (which the watchdog may abandon).
     runtime: Option<tokio::runtime::Handle>,
@@ -121,8 +119,8 @@ fn denied(host: &str, denial: &Denied) -> HostError {
 }
 
 impl FetchService {
-    /// The service for `config`'s `[egress]` and per-script overrides, logging to `log`.
-    pub fn new(config: &Config, log: Arc<dyn LogSink>) -> Result<Self, reqwest::Error> {
+    /// The service for `config`'s `[egress]` and per-script overrides.
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
         let mut scripts = HashMap::new();
         for (name, script) in &config.scripts {
             if !script.egress.is_empty() {
@@ -143,7 +141,6 @@ impl FetchService {
             invocations: moka::sync::Cache::builder()
                 .time_to_idle(Duration::from_millis(longest_wall) + Duration::from_secs(60))
                 .build(),
-            log,
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
@@ -191,16 +188,9 @@ impl FetchService {
                 .unwrap_or_else(|_| Err(network("the request was cancelled"))),
             None => task.await,
         };
-        match result {
-            Ok((value, body)) => {
-                reply.set(body);
-                Ok(value)
-            }
-            Err(error) => {
-                self.log_failure(&call, &error);
-                Err(error)
-            }
-        }
+        let (value, body) = result?;
+        reply.set(body);
+        Ok(value)
     }
 
     /// The use of the calling invocation (a script's background work shares one entry).
@@ -215,18 +205,6 @@ impl FetchService {
                 in_flight: Arc::new(Semaphore::new(config.max_concurrent as usize)),
             })
         })
-    }
-
-    fn log_failure(&self, call: &HostCall, error: &HostError) {
-        let url = call.args["url"].as_str().unwrap_or_default();
-        self.log.log(ScriptLog {
-            script: call.script.name.clone(),
-            version: call.script.version,
-            level: LogLevel::Warn,
-            message: format!("fetch {url} failed: {}: {}", error.code, error.message),
-            request_id: call.request_id.as_deref().map(str::to_owned),
-            time_ms: crate::auth::now_ms(),
-        });
     }
 }
 

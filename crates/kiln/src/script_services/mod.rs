@@ -6,9 +6,11 @@
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
 //! off the isolate. Blocking work (running WebAssembly) goes to tokio's blocking pool, never
-//! onto the worker thread.
+//! onto the worker thread. Every failed operation is written to the calling script's log with
+//! the invocation's request id (see [`failure_log`]), whatever service it came from.
 
 pub mod egress;
+mod failure_log;
 pub mod fetch;
 mod files;
 pub mod kv;
@@ -18,7 +20,7 @@ mod wasm;
 
 use std::sync::Arc;
 
-use kiln_js::{HostCall, HostError, HostFuture, HostServices};
+use kiln_js::{HostCall, HostError, HostFuture, HostServices, LogSink};
 use kiln_store::Store;
 
 use crate::bundle_wasm::BundleModules;
@@ -33,17 +35,26 @@ pub struct ScriptServices {
     templates: Arc<template::Templates>,
     /// `fetch`; `None` until [`ScriptServices::with_fetch`] configures it.
     fetch: Option<Arc<FetchService>>,
+    /// The scripts' log, where failed operations are reported.
+    log: Arc<dyn LogSink>,
 }
 
 impl ScriptServices {
-    /// Services backed by the bundles' prepared WebAssembly modules and the store.
-    pub fn new(modules: Arc<BundleModules>, store: Arc<dyn Store>, kv: KvConfig) -> Self {
+    /// Services backed by the bundles' prepared WebAssembly modules and the store, reporting
+    /// failures to `log`.
+    pub fn new(
+        modules: Arc<BundleModules>,
+        store: Arc<dyn Store>,
+        kv: KvConfig,
+        log: Arc<dyn LogSink>,
+    ) -> Self {
         ScriptServices {
             modules,
             store,
             kv: Arc::new(kv),
             templates: Arc::default(),
             fetch: None,
+            log,
         }
     }
 
@@ -56,6 +67,22 @@ impl ScriptServices {
 
 impl HostServices for ScriptServices {
     fn call(&self, call: HostCall) -> HostFuture {
+        let failure = failure_log::Pending::of(&call);
+        let operation = self.route(call);
+        let log = self.log.clone();
+        Box::pin(async move {
+            let result = operation.await;
+            if let Err(error) = &result {
+                failure.report(log.as_ref(), error);
+            }
+            result
+        })
+    }
+}
+
+impl ScriptServices {
+    /// The service's future for `call`, chosen by the operation's name.
+    fn route(&self, call: HostCall) -> HostFuture {
         match call.op.as_str() {
             "wasm.run" => Box::pin(wasm::run(self.modules.clone(), call)),
             op if op.starts_with("kv.") => {

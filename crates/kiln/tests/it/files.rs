@@ -177,6 +177,16 @@ async fn files_refuse_paths_leaving_the_bundle_and_other_scripts_files() {
     let theirs = get(&server, "/text", &[("path", "data/secret.txt")]).await;
     assert_error(&theirs, "FilesError", "FILES_NOT_FOUND");
     assert_eq!(server.get_text("/other/secret").await, "other's secret");
+
+    // Refusals are in the script's log, naming the path, with the request id.
+    let lines = server
+        .wait_for_log(
+            "main",
+            r#"files.text "data/secret.txt" failed: FILES_NOT_FOUND"#,
+        )
+        .await;
+    assert!(lines[0]["request_id"].is_string(), "{lines:?}");
+    server.wait_for_log("main", "FILES_INVALID_PATH").await;
     server.stop().await;
 }
 

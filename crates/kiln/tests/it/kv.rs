@@ -177,6 +177,18 @@ async fn quotas_refuse_with_a_kv_error() {
     let refused = put(&server, "/notes/a", json!("x".repeat(100))).await;
     assert_eq!(refused["code"], "KV_VALUE_TOO_LARGE", "{refused}");
     assert_eq!(server.get_json("/notes/a").await, json!({"value": 10}));
+
+    // Both failures are in the script's log, naming the key, with the request id.
+    let lines = server.wait_for_log("notes", "KV_QUOTA_EXCEEDED").await;
+    assert!(
+        lines[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(r#"kv.set "c" failed"#)),
+        "{lines:?}"
+    );
+    assert!(lines[0]["request_id"].is_string(), "{lines:?}");
+    assert_eq!(lines[0]["level"], "warn", "{lines:?}");
+    server.wait_for_log("notes", "KV_VALUE_TOO_LARGE").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
