@@ -318,3 +318,80 @@ export function init() {
         r#"{"name":"EgressDeniedError","code":"EGRESS_DENIED","kiln":true}"#
     );
 }
+
+/// Services whose every operation waits forever, counting the operations dropped unfinished.
+#[derive(Default)]
+struct Hanging {
+    started: std::sync::atomic::AtomicUsize,
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct CountDrop(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl HostServices for Hanging {
+    fn call(&self, _call: HostCall) -> HostFuture {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let guard = CountDrop(self.dropped.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Ok(serde_json::Value::Null)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_a_fetch_cancels_its_operation_and_frees_its_slot() {
+    let services = Arc::new(Hanging::default());
+    let engine = engine(Some(services.clone()));
+    let script = deploy(
+        &engine,
+        r#"
+export function init() {
+  registerWebHandler("GET", "/abort-many", async () => {
+    // More than the 64 operations an isolate may have in flight: each abort frees its slot,
+    // whether the operation had started (a timer turn in between) or not yet.
+    let started = 0, unstarted = 0;
+    for (let i = 0; i < 100; i++) {
+      const controller = new AbortController();
+      const pending = fetch("http://upstream.test/", { signal: controller.signal });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      controller.abort();
+      try { await pending; } catch (e) { if (e.name === "AbortError") started++; }
+    }
+    for (let i = 0; i < 100; i++) {
+      const controller = new AbortController();
+      const pending = fetch("http://upstream.test/", { signal: controller.signal });
+      controller.abort();
+      try { await pending; } catch (e) { if (e.name === "AbortError") unstarted++; }
+    }
+    return { started, unstarted };
+  });
+}"#,
+    )
+    .await;
+    assert_eq!(
+        call(&engine, &script, 0).await,
+        (200, r#"{"started":100,"unstarted":100}"#.into())
+    );
+    let dropped = || services.dropped.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..200 {
+        if dropped() == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dropped(), 100, "every aborted operation was stopped");
+    // The operations aborted in the turn that requested them never reached the services.
+    assert_eq!(
+        services.started.load(std::sync::atomic::Ordering::SeqCst),
+        100
+    );
+}

@@ -51,6 +51,9 @@ pub(crate) struct HostState {
     pub timer_ops: RefCell<Vec<TimerOp>>,
     /// Host operations requested during the current turn.
     pub op_requests: RefCell<Vec<OpRequest>>,
+    /// Host operations the script gave up on during the current turn (`host.cancelOp`, e.g.
+    /// an aborted fetch): the worker stops them.
+    pub op_cancels: RefCell<Vec<u64>>,
     /// Host operations started and not yet settled.
     pub pending_ops: Cell<usize>,
     /// Id of the next host operation.
@@ -73,6 +76,7 @@ impl HostState {
             completions: RefCell::new(Vec::new()),
             timer_ops: RefCell::new(Vec::new()),
             op_requests: RefCell::new(Vec::new()),
+            op_cancels: RefCell::new(Vec::new()),
             pending_ops: Cell::new(0),
             next_op: Cell::new(1),
             ops_enabled: Cell::new(false),
@@ -162,6 +166,23 @@ pub(crate) fn build_host<'js>(
                 start_op(&ctx, &st, op, &args, bytes.0)
             },
         )?,
+    )?;
+
+    let st = state.clone();
+    host.set(
+        "cancelOp",
+        Function::new(ctx.clone(), move |id: f64| {
+            let id = id as u64;
+            let mut requests = st.op_requests.borrow_mut();
+            match requests.iter().position(|r| r.id == id) {
+                // Not started yet (requested in this very turn): it never will be.
+                Some(index) => {
+                    requests.remove(index);
+                    st.pending_ops.set(st.pending_ops.get().saturating_sub(1));
+                }
+                None => st.op_cancels.borrow_mut().push(id),
+            }
+        })?,
     )?;
 
     host.set(

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::AbortHandle;
 
 use super::host::{OpRequest, TimerOp};
 use super::isolate::{Isolate, StartError, TurnError, TurnOutcome};
@@ -153,6 +154,9 @@ pub(crate) struct Worker {
     deadlines: BTreeSet<(Instant, u64)>,
     timers: BinaryHeap<Reverse<Timer>>,
     cancelled: HashSet<(u64, u64)>,
+    /// Host operations running for an isolate, by (isolate key, op id): cancelling one
+    /// aborts its task, and an operation missing here when it reports was cancelled.
+    ops: HashMap<(u64, u64), AbortHandle>,
     next_key: u64,
     next_invocation: u64,
     next_seq: u64,
@@ -182,6 +186,7 @@ impl Worker {
             deadlines: BTreeSet::new(),
             timers: BinaryHeap::new(),
             cancelled: HashSet::new(),
+            ops: HashMap::new(),
             next_key: 1,
             next_invocation: 1,
             next_seq: 0,
@@ -384,6 +389,7 @@ impl Worker {
     ) {
         self.apply_timer_ops(key, owner);
         self.start_ops(key, owner);
+        self.cancel_ops(key);
         let Some(slot) = self.slots.get(&key) else {
             return;
         };
@@ -544,7 +550,7 @@ impl Worker {
                     Box::pin(async move { Err(error) })
                 }
             };
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let result = future.await;
                 let bytes = result.as_ref().ok().and_then(|_| reply.take());
                 if let Some(mailbox) = mailbox.upgrade() {
@@ -557,12 +563,34 @@ impl Worker {
                     })));
                 }
             });
+            self.ops.insert((key, id), task.abort_handle());
+        }
+    }
+
+    /// Stops the host operations isolate `key` cancelled in its last turn (the script has
+    /// already settled their promises): the task is aborted — dropping the operation's future
+    /// closes its connections — and the slot it held is freed at once.
+    fn cancel_ops(&mut self, key: u64) {
+        let Some(slot) = self.slots.get(&key) else {
+            return;
+        };
+        let host = &slot.isolate.host;
+        let cancels = std::mem::take(&mut *host.op_cancels.borrow_mut());
+        for id in cancels {
+            if let Some(task) = self.ops.remove(&(key, id)) {
+                task.abort();
+                host.pending_ops
+                    .set(host.pending_ops.get().saturating_sub(1));
+            }
         }
     }
 
     /// Settles a finished host operation in its isolate, in a turn charged to the invocation
     /// that started it (if that is still pending).
     fn complete_op(&mut self, done: OpDone) {
+        if self.ops.remove(&(done.isolate, done.id)).is_none() {
+            return; // cancelled meanwhile
+        }
         let Some(slot) = self.slots.get(&done.isolate) else {
             return;
         };
@@ -682,6 +710,13 @@ impl Worker {
     fn drop_slot(&mut self, key: u64) {
         self.slots.remove(&key);
         self.cancelled.retain(|(k, _)| *k != key);
+        // Nothing would settle the isolate's operations any more: stop them.
+        self.ops.retain(|(k, _), task| {
+            if *k == key {
+                task.abort();
+            }
+            *k != key
+        });
         let orphans: Vec<u64> = self
             .pending
             .iter()

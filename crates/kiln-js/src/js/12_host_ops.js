@@ -8,6 +8,7 @@
 // Failures reject with a KilnError carrying the host's machine-readable code.
 
 const hostStartOp = host.startOp;
+const hostCancelOp = host.cancelOp;
 
 /** Errors raised by Kiln's platform APIs: `err.code` is machine-readable. */
 class KilnError extends ErrorCtor {

@@ -3,8 +3,8 @@
 // The Request constructor normalises the arguments; the host checks the egress policy (after
 // DNS resolution and again on every redirect, which it follows itself), enforces the
 // per-invocation limits and answers with the status, headers and buffered body (the body
-// arrives as the result's binary part). An AbortSignal rejects the promise at once; the host
-// finishes (or times out) the request in the background and its answer is then ignored.
+// arrives as the result's binary part). An AbortSignal rejects the promise at once and cancels
+// the operation: the host drops the request, closing its connection.
 
 /** fetch failures other than network errors (`FETCH_TIMEOUT`, `FETCH_LIMIT_EXCEEDED`, …). */
 class FetchError extends KilnError {}
@@ -66,6 +66,8 @@ function fetch(input, init = undefined) {
       abortSignalAddAlgorithm(signal, () => {
         if (settled) return;
         settled = true;
+        MapPrototypeDelete(pendingOps, id);
+        hostCancelOp(id);
         reject(abortSignalReason(signal));
       });
     }

@@ -182,10 +182,15 @@ impl FetchService {
             }
         };
         let result = match &self.runtime {
-            Some(runtime) => runtime
-                .spawn(task)
-                .await
-                .unwrap_or_else(|_| Err(network("the request was cancelled"))),
+            Some(runtime) => {
+                let handle = runtime.spawn(task);
+                // The script may give up on the request (an aborted signal): dropping this
+                // future then stops the request on the other runtime too.
+                let _abort = AbortOnDrop(handle.abort_handle());
+                handle
+                    .await
+                    .unwrap_or_else(|_| Err(network("the request was cancelled")))
+            }
             None => task.await,
         };
         let (value, body) = result?;
@@ -205,6 +210,15 @@ impl FetchService {
                 in_flight: Arc::new(Semaphore::new(config.max_concurrent as usize)),
             })
         })
+    }
+}
+
+/// Aborts a task spawned elsewhere when the future waiting for it is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

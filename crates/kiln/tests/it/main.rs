@@ -11,6 +11,7 @@ mod execute;
 mod execute_hostile;
 mod execute_samples;
 mod fetch;
+mod fetch_abort;
 mod files;
 mod globals;
 mod handlers;
