@@ -24,6 +24,8 @@ const WEB_STANDARD: &[&str] = &[
     "FormData",
     "Headers",
     "ReadableStream",
+    "ReadableStreamDefaultController",
+    "ReadableStreamDefaultReader",
     "Request",
     "Response",
     "SubtleCrypto",

@@ -1,9 +1,11 @@
-// Kiln prelude: Request and Response (fully buffered bodies; no ReadableStream).
+// Kiln prelude: Request and Response. Bodies are buffered (text or bytes) or a ReadableStream
+// (`new Response(stream)`, a fetched response's body, or a buffered body once `.body` was used).
 
-/** Buffered body data: exactly one of `text` / `bytes` is non-null. */
+/** Body data: exactly one of `text` / `bytes` / `stream` is non-null. */
 class BodyData {
   text = null;
   bytes = null;
+  stream = null;
   used = false;
   /** True for the body of an incoming request: JSON errors are then the client's fault. */
   incoming = false;
@@ -33,29 +35,98 @@ function extractBody(value, what) {
     }
     const view = bufferSourceBytes(value);
     if (view !== null) return [new BodyData(null, u8Copy(view)), null];
+    if (isReadableStream(value)) {
+      if (streamIsLocked(value) || streamIsDisturbed(value)) {
+        throw new TypeErrorCtor(`${what}: the body stream is locked or has already been read`);
+      }
+      const body = new BodyData(null, null);
+      body.stream = value;
+      return [body, null];
+    }
     const tag = ObjectPrototypeToString(value);
-    if (tag === "[object ReadableStream]" || tag === "[object Blob]" || tag === "[object FormData]") {
+    if (tag === "[object Blob]" || tag === "[object FormData]") {
       throw new TypeErrorCtor(`${what}: ${StringPrototypeSlice(tag, 8, -1)} bodies are not supported`);
     }
   }
   return [new BodyData(toUSVString(value), null), "text/plain;charset=UTF-8"];
 }
 
+/** Whether the body was read, or its stream disturbed or locked. */
+function bodyIsUsed(body) {
+  return body !== null && (body.used || (body.stream !== null && (streamIsDisturbed(body.stream) || streamIsLocked(body.stream))));
+}
+
+/** The body as a stream (a buffered body becomes one, read from then on), or null. */
+function bodyStream(body) {
+  if (body === null) return null;
+  if (body.stream === null) {
+    const bytes = body.text !== null ? utf8Encode(body.text) : u8Copy(body.bytes);
+    body.text = null;
+    body.bytes = null;
+    body.stream = streamOfBytes(bytes);
+  }
+  return body.stream;
+}
+
+/** host.complete, or the invocation's failure when the host refuses the answer. */
+function safeHostComplete(id, status, headers, bytes) {
+  try {
+    hostComplete(id, status, headers, bytes);
+  } catch (err) {
+    safeFail(id, err);
+  }
+}
+
+/** Reads a stream body to its end (a promise of its bytes). */
+function consumeStream(body, what) {
+  if (bodyIsUsed(body)) throw new TypeErrorCtor(`${what}: the body has already been used`);
+  body.used = true;
+  return drainStreamBytes(body.stream, what);
+}
+
+/** The body's text: a string, or for a stream body a promise of it. */
 function consumeText(body, what) {
   if (body === null) return "";
+  if (body.stream !== null) {
+    return new PromiseCtor((resolve, reject) => {
+      PromisePrototypeThen(consumeStream(body, what), (bytes) => resolve(utf8DecodeStripBOM(bytes)), reject);
+    });
+  }
   if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
   body.used = true;
   return body.text !== null ? body.text : utf8DecodeStripBOM(body.bytes);
 }
 
+/** The body's bytes: a Uint8Array, or for a stream body a promise of one. */
 function consumeBytes(body, what) {
   if (body === null) return new Uint8ArrayCtor(0);
+  if (body.stream !== null) return consumeStream(body, what);
   if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
   body.used = true;
   return body.text !== null ? utf8Encode(body.text) : u8Copy(body.bytes);
 }
 
+/** `arrayBuffer()`: the buffer of consumeBytes's result (or a promise of it). */
+function consumeArrayBuffer(body, what) {
+  const bytes = consumeBytes(body, what);
+  if (body === null || body.stream === null) return TypedArrayPrototypeGetBuffer(bytes);
+  return new PromiseCtor((resolve, reject) => {
+    PromisePrototypeThen(bytes, (b) => resolve(TypedArrayPrototypeGetBuffer(b)), reject);
+  });
+}
+
 function consumeJson(body, what) {
+  if (body !== null && body.stream !== null) {
+    return new PromiseCtor((resolve, reject) => {
+      PromisePrototypeThen(consumeText(body, what), (text) => {
+        try {
+          resolve(JSONParse(text));
+        } catch (e) {
+          reject(e);
+        }
+      }, reject);
+    });
+  }
   const text = consumeText(body, what);
   try {
     return JSONParse(text);
@@ -71,7 +142,15 @@ function consumeJson(body, what) {
 
 function cloneBody(body, what) {
   if (body === null) return null;
-  if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
+  if (bodyIsUsed(body)) throw new TypeErrorCtor(`${what}: the body has already been used`);
+  if (body.stream !== null) {
+    const branches = streamTee(body.stream);
+    body.stream = branches[0];
+    const copy = new BodyData(null, null);
+    copy.stream = branches[1];
+    copy.incoming = body.incoming;
+    return copy;
+  }
   const copy = new BodyData(body.text, body.bytes); // stored data is never mutated: share it
   copy.incoming = body.incoming;
   return copy;
@@ -102,7 +181,7 @@ let createIncomingRequest; // (method, url, flatHeaders, bodyBytesOrNull) => Req
 let isRequest; // (v) => boolean
 // For fetch: (request) => [method, url, Headers, BodyData | null, redirect, AbortSignal | null]
 let requestFetchParts;
-// For fetch: (status, statusText, flatHeaders, bytes, url, redirected) => Response
+// For fetch: (status, statusText, flatHeaders, BodyData, url, redirected) => Response
 let createFetchedResponse;
 /** Responses fetched after following at least one redirect (`response.redirected`). */
 const redirectedResponses = new WeakSetCtor();
@@ -239,9 +318,11 @@ class Request {
   get headers() {
     return requestStateHeaders(this.#s);
   }
+  get body() {
+    return bodyStream(this.#s[RQ_BODY]);
+  }
   get bodyUsed() {
-    const body = this.#s[RQ_BODY];
-    return body !== null && body.used;
+    return bodyIsUsed(this.#s[RQ_BODY]);
   }
   get redirect() {
     return this.#s[RQ_REDIRECT];
@@ -290,7 +371,7 @@ class Request {
     return consumeJson(this.#s[RQ_BODY], "Request.json");
   }
   async arrayBuffer() {
-    return TypedArrayPrototypeGetBuffer(consumeBytes(this.#s[RQ_BODY], "Request.arrayBuffer"));
+    return consumeArrayBuffer(this.#s[RQ_BODY], "Request.arrayBuffer");
   }
   async bytes() {
     return consumeBytes(this.#s[RQ_BODY], "Request.bytes");
@@ -386,9 +467,20 @@ class Response {
       const body = r.#body;
       let payload = null;
       if (body !== null) {
-        if (body.used) {
+        if (bodyIsUsed(body)) {
           hostFail(id, 500, "SCRIPT_ERROR", "The script failed while handling the request",
             "the handler returned a Response whose body had already been used");
+          return;
+        }
+        if (body.stream !== null) {
+          // Read the stream to its end, then answer (the response is sent whole).
+          const status = r.#status;
+          const headers = r.#headers === null ? contentTypeHeaders(r.#contentType) : headersToFlat(r.#headers);
+          PromisePrototypeThen(
+            consumeStream(body, "Response"),
+            (bytes) => safeHostComplete(id, status, headers, bytes),
+            (err) => safeFail(id, err),
+          );
           return;
         }
         // Bodies are buffered and immutable, so the same Response may be returned again.
@@ -397,12 +489,12 @@ class Response {
       const headers = r.#headers === null ? contentTypeHeaders(r.#contentType) : headersToFlat(r.#headers);
       hostComplete(id, r.#status, headers, payload);
     };
-    createFetchedResponse = (status, statusText, flatHeaders, bytes, url, redirected) => {
+    createFetchedResponse = (status, statusText, flatHeaders, body, url, redirected) => {
       const r = new Response(null);
       r.#status = status;
       r.#statusText = statusText;
       r.#headers = headersFromFlat(flatHeaders, true);
-      if (!ArrayPrototypeIncludes(NULL_BODY_STATUSES, status)) r.#body = new BodyData(null, bytes);
+      if (!ArrayPrototypeIncludes(NULL_BODY_STATUSES, status)) r.#body = body;
       r.#type = "basic";
       r.#url = url;
       if (redirected) WeakSetPrototypeAdd(redirectedResponses, r);
@@ -509,8 +601,11 @@ class Response {
   get headers() {
     return responseHeaders(this);
   }
+  get body() {
+    return bodyStream(this.#body);
+  }
   get bodyUsed() {
-    return this.#body !== null && this.#body.used;
+    return bodyIsUsed(this.#body);
   }
 
   async text() {
@@ -520,7 +615,7 @@ class Response {
     return consumeJson(this.#body, "Response.json");
   }
   async arrayBuffer() {
-    return TypedArrayPrototypeGetBuffer(consumeBytes(this.#body, "Response.arrayBuffer"));
+    return consumeArrayBuffer(this.#body, "Response.arrayBuffer");
   }
   async bytes() {
     return consumeBytes(this.#body, "Response.bytes");

@@ -49,7 +49,7 @@ defineValue(TemplateError.prototype, "name", "TemplateError");
 /** The error class of an operation's failures, by its namespace (`kv.set` → KvError). */
 function errorClassOf(op, code) {
   if (code === "EGRESS_DENIED") return EgressDeniedError;
-  if (op === "fetch") return FetchError;
+  if (op === "fetch" || StringPrototypeStartsWith(op, "fetch.")) return FetchError;
   if (StringPrototypeStartsWith(op, "kv.")) return KvError;
   if (StringPrototypeStartsWith(op, "wasm.")) return WasmError;
   if (StringPrototypeStartsWith(op, "files.")) return FilesError;

@@ -21,5 +21,6 @@ mod hardening;
 mod headers_body;
 mod html;
 mod registration;
+mod streams;
 mod timers_events;
 mod url;

@@ -91,8 +91,12 @@ impl ScriptServices {
             op if op.starts_with("files.") => Box::pin(files::call(call)),
             "template.render" => Box::pin(self.templates.clone().render(call)),
             "markdown.render" => Box::pin(markdown::render(call)),
-            "fetch" => match &self.fetch {
-                Some(fetch) => Box::pin(fetch.clone().call(call)),
+            "fetch" | "fetch.read" | "fetch.cancel" => match &self.fetch {
+                Some(fetch) => match call.op.as_str() {
+                    "fetch.read" => Box::pin(fetch.clone().read(call)),
+                    "fetch.cancel" => Box::pin(fetch.clone().cancel(call)),
+                    _ => Box::pin(fetch.clone().call(call)),
+                },
                 None => Box::pin(async {
                     Err(HostError::new(
                         "UNAVAILABLE",

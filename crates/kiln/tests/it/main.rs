@@ -12,6 +12,7 @@ mod execute_hostile;
 mod execute_samples;
 mod fetch;
 mod fetch_abort;
+mod fetch_body;
 mod files;
 mod globals;
 mod handlers;

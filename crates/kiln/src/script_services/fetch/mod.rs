@@ -4,7 +4,8 @@
 //! followed here (at most [`MAX_REDIRECTS`]), each hop checked and counted again. Per
 //! invocation (keyed by request id) the number of requests and those in flight are limited;
 //! per request, the time and the response size. Bodies are buffered up to the limit and
-//! handed to the script as the result's binary part. Failures are logged to the script's log
+//! handed to the script as the result's binary part: the first bytes with the answer, the rest
+//! streamed on request ([`body`]). Failures are logged to the script's log
 //! with the request id by [`super::ScriptServices`], as for every operation.
 
 use std::collections::HashMap;
@@ -16,9 +17,11 @@ use bytes::Bytes;
 use kiln_js::{HostCall, HostError, HostResult};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use url::{Host, Url};
+
+mod body;
 
 use super::egress::{Denied, EgressPolicy, PolicyResolver};
 use crate::config::{Config, EgressConfig};
@@ -69,10 +72,12 @@ impl Egress {
     }
 }
 
-/// What one invocation has used: requests started, and permits for those in flight.
+/// What one invocation has used: requests started, permits for those in flight, and the
+/// response bodies it is still reading.
 struct InvocationUse {
     started: AtomicU32,
     in_flight: Arc<Semaphore>,
+    bodies: body::OpenBodies,
 }
 
 /// The `fetch` operation's state, shared by every worker.
@@ -111,6 +116,16 @@ fn limit(message: impl Into<String>) -> HostError {
     HostError::new("FETCH_LIMIT_EXCEEDED", message)
 }
 
+fn timed_out(egress: &Egress) -> HostError {
+    HostError::new(
+        "FETCH_TIMEOUT",
+        format!(
+            "the request took longer than {} ms (egress.timeout_ms)",
+            egress.config.timeout_ms
+        ),
+    )
+}
+
 fn denied(host: &str, denial: &Denied) -> HostError {
     HostError::new(
         "EGRESS_DENIED",
@@ -147,55 +162,88 @@ impl FetchService {
 
     /// Runs one `fetch` operation.
     pub(super) async fn call(self: Arc<Self>, call: HostCall) -> HostResult {
-        let egress = self
-            .scripts
-            .get(&call.script.name)
-            .unwrap_or(&self.global)
-            .clone();
+        let egress = self.egress_of(&call);
         let usage = self.usage(&call, &egress.config);
         let reply = call.reply.clone();
-        let timeout = Duration::from_millis(egress.config.timeout_ms);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(egress.config.timeout_ms);
         let task = {
             let egress = egress.clone();
             let args = call.args.clone();
             let body = call.bytes.clone();
             async move {
                 let work = async {
-                    // Waiting for a free slot counts against the request's time.
-                    let _permit = usage
+                    // Waiting for a free slot counts against the request's time; an open
+                    // body keeps its slot until read or dropped.
+                    let permit = usage
                         .in_flight
-                        .acquire()
+                        .clone()
+                        .acquire_owned()
                         .await
                         .map_err(|_| network("the request was cancelled"))?;
-                    fetch(&egress, &usage, args, body).await
+                    let (response, url, redirected) = fetch(&egress, &usage, args, body).await?;
+                    body::first_part(&egress, &usage, response, url, redirected, permit, deadline)
+                        .await
                 };
-                match tokio::time::timeout(timeout, work).await {
+                match tokio::time::timeout_at(deadline, work).await {
                     Ok(result) => result,
-                    Err(_) => Err(HostError::new(
-                        "FETCH_TIMEOUT",
-                        format!(
-                            "the request took longer than {} ms (egress.timeout_ms)",
-                            egress.config.timeout_ms
-                        ),
-                    )),
+                    Err(_) => Err(timed_out(&egress)),
                 }
             }
         };
-        let result = match &self.runtime {
+        let (value, body) = self.on_runtime(task).await?;
+        reply.set(body);
+        Ok(value)
+    }
+
+    /// Runs `task` on the server's runtime (when there is one). The script may give up on the
+    /// request (an aborted signal, a cancelled body): dropping the returned future then stops
+    /// the task on the other runtime too.
+    async fn on_runtime<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = Result<T, HostError>> + Send + 'static,
+    ) -> Result<T, HostError> {
+        match &self.runtime {
             Some(runtime) => {
                 let handle = runtime.spawn(task);
-                // The script may give up on the request (an aborted signal): dropping this
-                // future then stops the request on the other runtime too.
                 let _abort = AbortOnDrop(handle.abort_handle());
                 handle
                     .await
                     .unwrap_or_else(|_| Err(network("the request was cancelled")))
             }
             None => task.await,
-        };
-        let (value, body) = result?;
-        reply.set(body);
+        }
+    }
+
+    /// `fetch.read`: the next chunk of a response body the invocation is reading.
+    pub(super) async fn read(self: Arc<Self>, call: HostCall) -> HostResult {
+        let egress = self.egress_of(&call);
+        let usage = self.usage(&call, &egress.config);
+        let handle = body::handle_of(&call.args)?;
+        let reply = call.reply.clone();
+        let (value, chunk) = self
+            .on_runtime(async move { body::next_chunk(&egress, &usage, handle).await })
+            .await?;
+        if let Some(chunk) = chunk {
+            reply.set(chunk);
+        }
         Ok(value)
+    }
+
+    /// `fetch.cancel`: the script dropped a response body; its connection is closed.
+    pub(super) async fn cancel(self: Arc<Self>, call: HostCall) -> HostResult {
+        let egress = self.egress_of(&call);
+        let usage = self.usage(&call, &egress.config);
+        usage.bodies.close(body::handle_of(&call.args)?);
+        Ok(Value::Null)
+    }
+
+    /// The egress settings of the calling script.
+    fn egress_of(&self, call: &HostCall) -> Arc<Egress> {
+        self.scripts
+            .get(&call.script.name)
+            .unwrap_or(&self.global)
+            .clone()
     }
 
     /// The use of the calling invocation (a script's background work shares one entry).
@@ -208,6 +256,7 @@ impl FetchService {
             Arc::new(InvocationUse {
                 started: AtomicU32::new(0),
                 in_flight: Arc::new(Semaphore::new(config.max_concurrent as usize)),
+                bodies: body::OpenBodies::default(),
             })
         })
     }
@@ -222,13 +271,14 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Performs the request, following redirects; returns the result JSON and the body.
+/// Performs the request, following redirects; returns the final response (its body unread),
+/// its URL and whether a redirect led there.
 async fn fetch(
     egress: &Egress,
     usage: &InvocationUse,
     args: Value,
     mut body: Option<Bytes>,
-) -> Result<(Value, Bytes), HostError> {
+) -> Result<(reqwest::Response, Url, bool), HostError> {
     let args: FetchArgs =
         serde_json::from_value(args).map_err(|e| invalid(format!("invalid arguments: {e}")))?;
     let mut url = Url::parse(&args.url).map_err(|e| invalid(format!("invalid URL: {e}")))?;
@@ -299,7 +349,7 @@ async fn fetch(
             redirected = true;
             continue;
         }
-        return read_response(egress, response, &url, redirected).await;
+        return Ok((response, url, redirected));
     }
     Err(network("too many redirects"))
 }
@@ -354,45 +404,6 @@ fn byte_string(value: &str) -> Vec<u8> {
     } else {
         value.as_bytes().to_vec()
     }
-}
-
-/// Reads the body (up to the limit) and describes the response for the prelude.
-async fn read_response(
-    egress: &Egress,
-    mut response: reqwest::Response,
-    url: &Url,
-    redirected: bool,
-) -> Result<(Value, Bytes), HostError> {
-    let max = egress.config.max_response_bytes;
-    let too_large = || {
-        limit(format!(
-            "the response from {url} is larger than {max} bytes (egress.max_response_bytes)"
-        ))
-    };
-    if response.content_length().is_some_and(|len| len > max) {
-        return Err(too_large());
-    }
-    let status = response.status();
-    let mut headers = Vec::with_capacity(response.headers().len() * 2);
-    for (name, value) in response.headers() {
-        headers.push(name.as_str().to_owned());
-        headers.push(value.as_bytes().iter().map(|&b| char::from(b)).collect());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| send_error(url, &e))? {
-        if (body.len() + chunk.len()) as u64 > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let value = json!({
-        "status": status.as_u16(),
-        "statusText": status.canonical_reason().unwrap_or_default(),
-        "headers": headers,
-        "url": url.as_str(),
-        "redirected": redirected,
-    });
-    Ok((value, Bytes::from(body)))
 }
 
 /// A failed send: an egress denial raised by the resolver, or a network error.
