@@ -16,6 +16,7 @@ const WEB_STANDARD: &[&str] = &[
     "AbortSignal",
     "Blob",
     "Crypto",
+    "CryptoKey",
     "CustomEvent",
     "DOMException",
     "Event",

@@ -114,6 +114,7 @@ pub(crate) fn build_host<'js>(
     state: &Rc<HostState>,
 ) -> rquickjs::Result<Object<'js>> {
     let host = Object::new(ctx.clone())?;
+    super::host_crypto::install(ctx, &host)?;
 
     let st = state.clone();
     host.set(
@@ -461,7 +462,7 @@ fn start_op<'js>(
 }
 
 /// Copies the bytes of an ArrayBuffer or any ArrayBufferView.
-fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
+pub(super) fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
     let obj = value.as_object()?;
     // SAFETY (all three blocks): `as_bytes` borrows the buffer's memory; it is unsound only if
     // JavaScript detaches or resizes the buffer while the slice lives. The slice is copied

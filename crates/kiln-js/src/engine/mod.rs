@@ -8,6 +8,7 @@
 
 mod allocator;
 mod host;
+mod host_crypto;
 mod isolate;
 mod watchdog;
 mod worker;
