@@ -1,4 +1,5 @@
-// Kiln prelude: Request and Response (fully buffered bodies; no ReadableStream).
+// Kiln prelude: Request and Response (fully buffered bodies; no ReadableStream). Form and
+// Blob bodies are encoded and parsed by 05_blob.js.
 
 /** Buffered body data: exactly one of `text` / `bytes` is non-null. */
 class BodyData {
@@ -21,8 +22,9 @@ const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
 
 /**
  * Extract a body from a BodyInit value. Returns [BodyData, contentTypeOrNull].
- * Supported: string, ArrayBuffer, ArrayBufferView, URLSearchParams, Kiln Html values;
- * anything else is converted to a string like the Web does for unknown objects.
+ * Supported: string, ArrayBuffer, ArrayBufferView, URLSearchParams, Blob (and File),
+ * FormData (multipart/form-data with a fresh boundary), Kiln Html values; anything else is
+ * converted to a string like the Web does for unknown objects.
  */
 function extractBody(value, what) {
   if (typeof value === "string") return [new BodyData(toUSVString(value), null), "text/plain;charset=UTF-8"];
@@ -33,8 +35,14 @@ function extractBody(value, what) {
     }
     const view = bufferSourceBytes(value);
     if (view !== null) return [new BodyData(null, u8Copy(view)), null];
+    // A Blob's bytes are immutable: the body shares them.
+    if (isBlob(value)) return [new BodyData(null, blobBytes(value)), blobType(value) === "" ? null : blobType(value)];
+    if (isFormData(value)) {
+      const encoded = formDataMultipart(value);
+      return [new BodyData(null, encoded[0]), encoded[1]];
+    }
     const tag = ObjectPrototypeToString(value);
-    if (tag === "[object ReadableStream]" || tag === "[object Blob]" || tag === "[object FormData]") {
+    if (tag === "[object ReadableStream]") {
       throw new TypeErrorCtor(`${what}: ${StringPrototypeSlice(tag, 8, -1)} bodies are not supported`);
     }
   }
@@ -53,6 +61,23 @@ function consumeBytes(body, what) {
   if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
   body.used = true;
   return body.text !== null ? utf8Encode(body.text) : u8Copy(body.bytes);
+}
+
+/** The body's bytes without a copy (callers only read them), marking the body used. */
+function consumeBytesShared(body, what) {
+  if (body === null) return new Uint8ArrayCtor(0);
+  if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
+  body.used = true;
+  return body.text !== null ? utf8Encode(body.text) : body.bytes;
+}
+
+function consumeFormData(body, headers, what) {
+  const bytes = consumeBytesShared(body, what);
+  return parseFormBody(bytes, headersGetInternal(headers, "content-type"), body !== null && body.incoming, what);
+}
+
+function consumeBlob(body, headers, what) {
+  return makeBlob(consumeBytesShared(body, what), bodyBlobType(headersGetInternal(headers, "content-type")));
 }
 
 function consumeJson(body, what) {
@@ -296,10 +321,10 @@ class Request {
     return consumeBytes(this.#s[RQ_BODY], "Request.bytes");
   }
   async formData() {
-    throw new TypeErrorCtor("Request.formData is not supported; use `new URLSearchParams(await request.text())`");
+    return consumeFormData(this.#s[RQ_BODY], requestStateHeaders(this.#s), "Request.formData");
   }
   async blob() {
-    throw new TypeErrorCtor("Request.blob is not supported; use arrayBuffer() or bytes()");
+    return consumeBlob(this.#s[RQ_BODY], requestStateHeaders(this.#s), "Request.blob");
   }
 
   clone() {
@@ -526,10 +551,10 @@ class Response {
     return consumeBytes(this.#body, "Response.bytes");
   }
   async formData() {
-    throw new TypeErrorCtor("Response.formData is not supported");
+    return consumeFormData(this.#body, responseHeaders(this), "Response.formData");
   }
   async blob() {
-    throw new TypeErrorCtor("Response.blob is not supported; use arrayBuffer() or bytes()");
+    return consumeBlob(this.#body, responseHeaders(this), "Response.blob");
   }
 
   clone() {

@@ -199,6 +199,13 @@ function normalizeRouteOptions(api, options) {
     }
     out.tags = copy;
   }
+  const maxBodyBytes = options.maxBodyBytes;
+  if (maxBodyBytes !== undefined) {
+    if (typeof maxBodyBytes !== "number" || !NumberIsInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 9007199254740991) {
+      throw new TypeErrorCtor(`${api}: options.maxBodyBytes must be a positive integer number of bytes (e.g. 5 * 1024 * 1024)`);
+    }
+    out.maxBodyBytes = maxBodyBytes;
+  }
   if (options.cors !== undefined) out.cors = normalizeCors(api, options.cors);
   const schemaKeys = ["requestSchema", "responseSchema"];
   for (let i = 0; i < schemaKeys.length; i++) {
@@ -447,6 +454,10 @@ function failWith(id, err) {
     }
     if (WeakSetPrototypeHas(clientBodyErrors, err)) {
       hostFail(id, 400, "BAD_REQUEST", ownMessage(err), null);
+      return;
+    }
+    if (WeakSetPrototypeHas(clientFormErrors, err)) {
+      hostFail(id, 400, "INVALID_FORM_DATA", ownMessage(err), null);
       return;
     }
     if (isOutOfMemory(err)) {
