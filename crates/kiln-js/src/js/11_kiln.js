@@ -496,6 +496,11 @@ function completeWith(id, value) {
       hostComplete(id, 200, BINARY_HEADERS, u8Copy(bytes));
       return;
     }
+    if (isBlob(value)) {
+      const type = blobType(value);
+      hostComplete(id, 200, type === "" ? BINARY_HEADERS : ["content-type", type], blobBytes(value));
+      return;
+    }
   }
   let json;
   try {

@@ -201,6 +201,7 @@ fn a_malformed_incoming_form_answers_400_invalid_form_data() {
         registerWebHandler("POST", "/caught", async (req) => {
           try { await req.formData(); } catch (e) { return `${e.name}`; }
         });
+        registerWebHandler("GET", "/blob", () => new Blob(["<p>"], { type: "text/html" }));
         "#,
     );
     let body = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n\x00\xff\r\n--b--\r\n";
@@ -216,4 +217,8 @@ fn a_malformed_incoming_form_answers_400_invalid_form_data() {
     let json = [("content-type", "application/json")];
     let caught = h.dispatch_full(1, "POST", "https://x.test/caught", &json, Some(b"{}"), &[]);
     assert_eq!(caught.text(), "TypeError");
+
+    let blob = h.dispatch(2, "GET", "https://x.test/blob");
+    assert_eq!(blob.header("content-type").as_deref(), Some("text/html"));
+    assert_eq!(blob.text(), "<p>");
 }

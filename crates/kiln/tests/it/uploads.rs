@@ -263,3 +263,73 @@ async fn invalid_max_body_bytes_options_are_rejected_at_deploy() {
     }
     server.stop().await;
 }
+
+/// The avatar example of docs/scripts.md ("Uploads"), as written there.
+const AVATARS: &str = r#"
+export function init() {
+  registerWebHandler("POST", "/avatars/:user", async (req, ctx) => {
+    const form = await req.formData();
+    const file = form.get("avatar");
+    if (!(file instanceof File)) throw new HttpError(400, "send the image as the `avatar` file field");
+    if (!file.type.startsWith("image/")) throw new HttpError(415, `expected an image, got ${file.type}`);
+    let binary = "";
+    for (const byte of await file.bytes()) binary += String.fromCharCode(byte);
+    await kv.set(`avatar:${ctx.params.user}`, { name: file.name, type: file.type, data: btoa(binary) });
+    return Response.json({ name: file.name, size: file.size, caption: form.get("caption") }, { status: 201 });
+  }, { maxBodyBytes: 256 * 1024 });
+
+  registerWebHandler("GET", "/avatars/:user", async (req, ctx) => {
+    const saved = await kv.get(`avatar:${ctx.params.user}`);
+    if (saved === null) throw new HttpError(404, "no avatar");
+    const bytes = Uint8Array.from(atob(saved.data), (c) => c.charCodeAt(0));
+    return new Response(new Blob([bytes], { type: saved.type }));
+  });
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_avatar_example_stores_and_serves_an_upload() {
+    let server = TestServer::start().await;
+    server.deploy_js("avatars", AVATARS).await;
+    let image: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    let form = || {
+        Form::new().text("caption", "hello").part(
+            "avatar",
+            Part::bytes(image.clone())
+                .file_name("me.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+    };
+    let response = server
+        .client
+        .post(server.url("/avatars/ann"))
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "name": "me.png", "size": 5000, "caption": "hello" })
+    );
+    let response = server.get("/avatars/ann").await;
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.bytes().await.unwrap().to_vec(), image);
+
+    // Above the route's 256 KiB: refused before the handler runs.
+    let big = Form::new().part(
+        "avatar",
+        Part::bytes(vec![0u8; 300 * 1024]).file_name("big.png"),
+    );
+    let response = server
+        .client
+        .post(server.url("/avatars/ann"))
+        .multipart(big)
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(response, 413, "PAYLOAD_TOO_LARGE").await;
+    assert_mentions(&error, "262144");
+    server.stop().await;
+}
