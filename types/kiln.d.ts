@@ -44,6 +44,9 @@ declare global {
   interface KilnRouteOptions {
     /** Default `"public"`. */
     auth?: KilnAuth;
+    /** Largest request body this route accepts, in bytes (at most the server's
+     * `http.max_body_bytes`); larger requests get 413 before the handler runs. */
+    maxBodyBytes?: number;
     cors?: KilnCors;
     summary?: string;
     description?: string;

@@ -7,6 +7,7 @@
 //! - [`services`]: the asynchronous operations the application offers scripts (`wasm.run`…).
 //! - [`limits`]: every resource limit, named and documented.
 //! - [`invocation`]: the request/response/error/log values crossing the engine boundary.
+//! - [`form_data`]: `multipart/form-data` and urlencoded bodies behind `formData()`.
 //! - [`web_url`]: WHATWG URL parsing and setters behind the prelude's `URL` class.
 //! - `js/`: the prelude — Web-standard globals and Kiln's registration/dispatch glue.
 #![deny(missing_docs)]
@@ -14,6 +15,7 @@
 pub mod bundle;
 mod cpu_clock;
 pub mod engine;
+pub mod form_data;
 pub mod invocation;
 pub mod limits;
 pub mod script;

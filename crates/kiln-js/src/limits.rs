@@ -32,6 +32,14 @@ pub const MAX_PENDING_TIMERS: usize = 10_000;
 pub const MAX_PENDING_OPS: usize = 64;
 /// Largest binary input one host operation takes (e.g. a module's stdin).
 pub const MAX_OP_INPUT_BYTES: usize = 16 * 1024 * 1024;
+/// Entries one `formData()` body may hold: stops a body of many tiny parts from costing far
+/// more (one JavaScript object each) than its byte size suggests.
+pub const MAX_FORM_ENTRIES: usize = 1000;
+/// Largest text (non-file) entry of a `formData()` body: form fields are short; data that
+/// large belongs in a file part, whose size only the route's body limit bounds.
+pub const MAX_FORM_TEXT_BYTES: usize = 1024 * 1024;
+/// Longest entry name of a `formData()` body.
+pub const MAX_FORM_NAME_BYTES: usize = 1024;
 
 /// The limits applied to one script version.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -28,6 +28,14 @@ impl RouteSpec {
     pub fn wasm_module(&self) -> Option<&str> {
         self.options.get("wasm").and_then(serde_json::Value::as_str)
     }
+
+    /// The route's own request body limit (`maxBodyBytes`, validated at registration as a
+    /// positive integer), if it set one.
+    pub fn max_body_bytes(&self) -> Option<u64> {
+        self.options
+            .get("maxBodyBytes")
+            .and_then(serde_json::Value::as_u64)
+    }
 }
 
 /// One immutable, runnable version of a script.

@@ -125,7 +125,8 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Largest accepted request body, in bytes; larger requests get `413`. Stops clients from
-    /// making the server buffer huge bodies.
+    /// making the server buffer huge bodies. A script route's `maxBodyBytes` option may lower
+    /// it for that route, never raise it (see `crate::request_body`).
     pub max_body_bytes: usize,
     /// Largest accepted request body on the `/auth` routes, in bytes (login forms and token
     /// requests are small; a low limit stops unauthenticated clients from making the server

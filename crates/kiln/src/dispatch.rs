@@ -1,7 +1,7 @@
 //! The request path for script routes: everything that is not one of Kiln's own paths.
 //!
 //! Look the method + path up in the current route table, admit and meter the caller, read the
-//! body (bounded), invoke the route — the JavaScript engine, or for a `registerWasmHandler`
+//! body (bounded by the server, the caller's tier and the route: [`crate::request_body`]), invoke the route — the JavaScript engine, or for a `registerWasmHandler`
 //! route the module ([`crate::wasm_route`]) — record usage and turn the answer into an HTTP
 //! response. Failures become the standard JSON error with the right status (`SCRIPT_TIMEOUT`
 //! 504, `SCRIPT_MEMORY_LIMIT` 503, a thrown `HttpError`'s own status…).
@@ -21,6 +21,7 @@ use crate::auth::{AuthMethod, Caller, csrf_failed, forbidden, unauthorized};
 use crate::error::{ApiError, REQUEST_ID_HEADER, ScriptResponse};
 use crate::metering::{ErrorClass, Metered, UsageRecorder, meter};
 use crate::public_files::{self, StaticAnswer};
+use crate::request_body::{self, BodyLimit};
 use crate::route_cors::RouteCors;
 use crate::routing::Lookup;
 use crate::server::AppState;
@@ -350,17 +351,14 @@ async fn serve_route(
         .unwrap_or_default()
         .to_owned();
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, metered.body_limit).await {
+    let route_limit = script
+        .routes
+        .get(route)
+        .and_then(kiln_js::RouteSpec::max_body_bytes);
+    let limit = BodyLimit::new(metered.body_limit, route_limit);
+    let body = match request_body::read(body, &parts.headers, limit).await {
         Ok(body) => body,
-        Err(_) => {
-            let error = ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!(
-                    "the request body is larger than the limit of {} bytes",
-                    metered.body_limit
-                ),
-            );
+        Err(error) => {
             record(error.status, ErrorClass::ValidationError, 0, 0, 0);
             return Ok(with_headers(error, &metered.headers));
         }

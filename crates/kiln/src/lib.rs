@@ -7,6 +7,7 @@
 //! - [`front`]: the service every request enters: Kiln's own routes vs scripts' routes.
 //! - [`http_policy`]: client identity behind proxies, security headers, CORS, compression.
 //! - [`dispatch`]: the request path for script routes (route table → engine → response).
+//! - [`request_body`]: a script route's request body, read under its size limit.
 //! - [`routing`]: the atomically swapped table of script routes.
 //! - [`public_files`]: static assets — a bundle's `public/` files served with caching headers.
 //! - [`route_cors`]: CORS policies of individual script routes.
@@ -42,6 +43,7 @@ pub mod modules;
 pub mod oidc;
 pub mod public_files;
 pub mod rate_limit;
+pub mod request_body;
 pub mod route_cors;
 pub mod routing;
 pub mod script_logs;

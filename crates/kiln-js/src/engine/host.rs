@@ -3,7 +3,7 @@
 //!
 //! Each isolate owns one [`HostState`]. The native functions installed here never touch
 //! anything outside it: they append to its queues (completed invocations, timer operations)
-//! or answer from pure computation (UTF-8, URL parsing, randomness) and the script's own
+//! or answer from pure computation (UTF-8, URL and form parsing, randomness) and the script's own
 //! bundle (whether it holds a file). The worker drains the queues after every turn. Nothing
 //! here gives access to files, processes or the network.
 #![allow(unsafe_code)]
@@ -244,6 +244,11 @@ pub(crate) fn build_host<'js>(
     )?;
 
     host.set(
+        "parseFormData",
+        Function::new(ctx.clone(), crate::form_data::parse_for_js)?,
+    )?;
+
+    host.set(
         "urlSet",
         Function::new(ctx.clone(), |href: String, part: String, value: String| {
             crate::web_url::set(&href, &part, &value)
@@ -462,7 +467,7 @@ fn start_op<'js>(
 }
 
 /// Copies the bytes of an ArrayBuffer or any ArrayBufferView.
-pub(super) fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
+pub(crate) fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
     let obj = value.as_object()?;
     // SAFETY (all three blocks): `as_bytes` borrows the buffer's memory; it is unsound only if
     // JavaScript detaches or resizes the buffer while the slice lives. The slice is copied

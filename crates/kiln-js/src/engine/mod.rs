@@ -7,7 +7,7 @@
 //! stuck in code QuickJS's interrupt handler cannot reach still answers its clients.
 
 mod allocator;
-mod host;
+pub(crate) mod host;
 mod host_crypto;
 mod isolate;
 mod watchdog;

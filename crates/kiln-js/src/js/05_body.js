@@ -1,5 +1,6 @@
 // Kiln prelude: Request and Response. Bodies are buffered (text or bytes) or a ReadableStream
 // (`new Response(stream)`, a fetched response's body, or a buffered body once `.body` was used).
+// Form and Blob bodies are encoded and parsed by 05_blob.js.
 
 /** Body data: exactly one of `text` / `bytes` / `stream` is non-null. */
 class BodyData {
@@ -23,8 +24,9 @@ const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
 
 /**
  * Extract a body from a BodyInit value. Returns [BodyData, contentTypeOrNull].
- * Supported: string, ArrayBuffer, ArrayBufferView, URLSearchParams, Kiln Html values;
- * anything else is converted to a string like the Web does for unknown objects.
+ * Supported: string, ArrayBuffer, ArrayBufferView, URLSearchParams, Blob (and File),
+ * FormData (multipart/form-data with a fresh boundary), Kiln Html values; anything else is
+ * converted to a string like the Web does for unknown objects.
  */
 function extractBody(value, what) {
   if (typeof value === "string") return [new BodyData(toUSVString(value), null), "text/plain;charset=UTF-8"];
@@ -35,6 +37,12 @@ function extractBody(value, what) {
     }
     const view = bufferSourceBytes(value);
     if (view !== null) return [new BodyData(null, u8Copy(view)), null];
+    // A Blob's bytes are immutable: the body shares them.
+    if (isBlob(value)) return [new BodyData(null, blobBytes(value)), blobType(value) === "" ? null : blobType(value)];
+    if (isFormData(value)) {
+      const encoded = formDataMultipart(value);
+      return [new BodyData(null, encoded[0]), encoded[1]];
+    }
     if (isReadableStream(value)) {
       if (streamIsLocked(value) || streamIsDisturbed(value)) {
         throw new TypeErrorCtor(`${what}: the body stream is locked or has already been read`);
@@ -42,10 +50,6 @@ function extractBody(value, what) {
       const body = new BodyData(null, null);
       body.stream = value;
       return [body, null];
-    }
-    const tag = ObjectPrototypeToString(value);
-    if (tag === "[object Blob]" || tag === "[object FormData]") {
-      throw new TypeErrorCtor(`${what}: ${StringPrototypeSlice(tag, 8, -1)} bodies are not supported`);
     }
   }
   return [new BodyData(toUSVString(value), null), "text/plain;charset=UTF-8"];
@@ -113,6 +117,44 @@ function consumeArrayBuffer(body, what) {
   return new PromiseCtor((resolve, reject) => {
     PromisePrototypeThen(bytes, (b) => resolve(TypedArrayPrototypeGetBuffer(b)), reject);
   });
+}
+
+/**
+ * The body's bytes without a copy (callers only read them), marking the body used; for a
+ * stream body, a promise of them.
+ */
+function consumeBytesShared(body, what) {
+  if (body === null) return new Uint8ArrayCtor(0);
+  if (body.stream !== null) return consumeStream(body, what);
+  if (body.used) throw new TypeErrorCtor(`${what}: the body has already been used`);
+  body.used = true;
+  return body.text !== null ? utf8Encode(body.text) : body.bytes;
+}
+
+/** Applies `convert` to the body's bytes, now or (stream bodies) once they have all arrived. */
+function withBodyBytes(body, what, convert) {
+  const bytes = consumeBytesShared(body, what);
+  if (body === null || body.stream === null) return convert(bytes);
+  return new PromiseCtor((resolve, reject) => {
+    PromisePrototypeThen(bytes, (b) => {
+      try {
+        resolve(convert(b));
+      } catch (e) {
+        reject(e);
+      }
+    }, reject);
+  });
+}
+
+function consumeFormData(body, headers, what) {
+  const contentType = headersGetInternal(headers, "content-type");
+  const incoming = body !== null && body.incoming;
+  return withBodyBytes(body, what, (bytes) => parseFormBody(bytes, contentType, incoming, what));
+}
+
+function consumeBlob(body, headers, what) {
+  const type = bodyBlobType(headersGetInternal(headers, "content-type"));
+  return withBodyBytes(body, what, (bytes) => makeBlob(bytes, type));
 }
 
 function consumeJson(body, what) {
@@ -377,10 +419,10 @@ class Request {
     return consumeBytes(this.#s[RQ_BODY], "Request.bytes");
   }
   async formData() {
-    throw new TypeErrorCtor("Request.formData is not supported; use `new URLSearchParams(await request.text())`");
+    return consumeFormData(this.#s[RQ_BODY], requestStateHeaders(this.#s), "Request.formData");
   }
   async blob() {
-    throw new TypeErrorCtor("Request.blob is not supported; use arrayBuffer() or bytes()");
+    return consumeBlob(this.#s[RQ_BODY], requestStateHeaders(this.#s), "Request.blob");
   }
 
   clone() {
@@ -621,10 +663,10 @@ class Response {
     return consumeBytes(this.#body, "Response.bytes");
   }
   async formData() {
-    throw new TypeErrorCtor("Response.formData is not supported");
+    return consumeFormData(this.#body, responseHeaders(this), "Response.formData");
   }
   async blob() {
-    throw new TypeErrorCtor("Response.blob is not supported; use arrayBuffer() or bytes()");
+    return consumeBlob(this.#body, responseHeaders(this), "Response.blob");
   }
 
   clone() {

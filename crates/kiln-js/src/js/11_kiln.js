@@ -199,6 +199,13 @@ function normalizeRouteOptions(api, options) {
     }
     out.tags = copy;
   }
+  const maxBodyBytes = options.maxBodyBytes;
+  if (maxBodyBytes !== undefined) {
+    if (typeof maxBodyBytes !== "number" || !NumberIsInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 9007199254740991) {
+      throw new TypeErrorCtor(`${api}: options.maxBodyBytes must be a positive integer number of bytes (e.g. 5 * 1024 * 1024)`);
+    }
+    out.maxBodyBytes = maxBodyBytes;
+  }
   if (options.cors !== undefined) out.cors = normalizeCors(api, options.cors);
   const schemaKeys = ["requestSchema", "responseSchema"];
   for (let i = 0; i < schemaKeys.length; i++) {
@@ -449,6 +456,10 @@ function failWith(id, err) {
       hostFail(id, 400, "BAD_REQUEST", ownMessage(err), null);
       return;
     }
+    if (WeakSetPrototypeHas(clientFormErrors, err)) {
+      hostFail(id, 400, "INVALID_FORM_DATA", ownMessage(err), null);
+      return;
+    }
     if (isOutOfMemory(err)) {
       hostFail(id, 503, "SCRIPT_MEMORY_LIMIT", "The script exceeded its memory limit", describeError(err));
       return;
@@ -483,6 +494,11 @@ function completeWith(id, value) {
     const bytes = bufferSourceBytes(value);
     if (bytes !== null) {
       hostComplete(id, 200, BINARY_HEADERS, u8Copy(bytes));
+      return;
+    }
+    if (isBlob(value)) {
+      const type = blobType(value);
+      hostComplete(id, 200, type === "" ? BINARY_HEADERS : ["content-type", type], blobBytes(value));
       return;
     }
   }

@@ -11,7 +11,7 @@ fn globals_are_installed_like_the_web() {
     h.check(
         r#"
         const names = ["console", "TextEncoder", "TextDecoder", "atob", "btoa", "DOMException", "URL",
-          "URLSearchParams", "Headers", "Request", "Response", "setTimeout", "clearTimeout", "setInterval",
+          "URLSearchParams", "Headers", "Request", "Response", "Blob", "File", "FormData", "setTimeout", "clearTimeout", "setInterval",
           "clearInterval", "queueMicrotask", "crypto", "structuredClone", "AbortController", "AbortSignal",
           "EventTarget", "Event", "HttpError", "h", "Fragment", "registerWebHandler",
           "registerWasmHandler"];

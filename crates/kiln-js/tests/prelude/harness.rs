@@ -185,6 +185,10 @@ fn build_host<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<Object<'j
         )?,
     )?;
     host.set(
+        "parseFormData",
+        Function::new(ctx.clone(), kiln_js::form_data::parse_for_js)?,
+    )?;
+    host.set(
         "urlSet",
         Function::new(
             ctx.clone(),

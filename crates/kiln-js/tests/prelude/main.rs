@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod blob_form_data;
 mod clone_crypto;
 mod dispatch;
 mod encoding;

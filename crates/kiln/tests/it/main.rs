@@ -31,5 +31,6 @@ mod routing;
 mod script_wasm;
 mod static_assets;
 mod typescript;
+mod uploads;
 mod wasm_fixtures;
 mod wasm_routes;
