@@ -1,13 +1,14 @@
 //! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door
 //! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`], `files` in [`files`], `render` in
 //! [`template`], `markdown` in [`markdown`], `fetch` in [`fetch`] under the policy of
-//! [`egress`]):
+//! [`egress`], `db` in [`db`]):
 //! the engine hands over each operation a script starts (`wasm.run(…)` → op `wasm.run`) with
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
 //! off the isolate. Blocking work (running WebAssembly) goes to tokio's blocking pool, never
 //! onto the worker thread.
 
+pub mod db;
 pub mod egress;
 pub mod fetch;
 mod files;
@@ -23,6 +24,7 @@ use kiln_store::Store;
 
 use crate::bundle_wasm::BundleModules;
 use crate::config::KvConfig;
+use db::DbService;
 use fetch::FetchService;
 
 /// Kiln's implementation of the operations scripts may call.
@@ -33,6 +35,8 @@ pub struct ScriptServices {
     templates: Arc<template::Templates>,
     /// `fetch`; `None` until [`ScriptServices::with_fetch`] configures it.
     fetch: Option<Arc<FetchService>>,
+    /// `db`; `None` until [`ScriptServices::with_db`] configures it.
+    db: Option<Arc<DbService>>,
 }
 
 impl ScriptServices {
@@ -44,7 +48,14 @@ impl ScriptServices {
             kv: Arc::new(kv),
             templates: Arc::default(),
             fetch: None,
+            db: None,
         }
+    }
+
+    /// Offers `db`, each script's own SQL database.
+    pub fn with_db(mut self, db: DbService) -> Self {
+        self.db = Some(Arc::new(db));
+        self
     }
 
     /// Offers `fetch`, held to its egress policy and limits.
@@ -73,6 +84,15 @@ impl HostServices for ScriptServices {
                     ))
                 }),
             },
+            op if op.starts_with("db.") => match &self.db {
+                Some(db) => Box::pin(db.clone().call(call)),
+                None => Box::pin(async {
+                    Err(HostError::new(
+                        "UNAVAILABLE",
+                        "db is not available in this Kiln",
+                    ))
+                }),
+            },
             other => {
                 let error = HostError::new(
                     "UNKNOWN_OPERATION",
@@ -80,6 +100,12 @@ impl HostServices for ScriptServices {
                 );
                 Box::pin(async move { Err(error) })
             }
+        }
+    }
+
+    fn invocation_ended(&self, invocation: u64) {
+        if let Some(db) = &self.db {
+            db.invocation_ended(invocation);
         }
     }
 }
