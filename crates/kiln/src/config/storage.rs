@@ -103,7 +103,7 @@ impl DbConfig {
                 ));
             }
         }
-        if self.max_size_bytes < 64 * 1024 {
+        if (1..64 * 1024).contains(&self.max_size_bytes) {
             problems.push(ConfigProblem::new(
                 "db.max_size_bytes".to_owned(),
                 "must be at least 65536 (16 pages of 4 KiB)".to_owned(),
