@@ -150,6 +150,8 @@ declare global {
   class FilesError extends KilnError {}
   /** `render` failures (`TEMPLATE_NOT_FOUND`, `TEMPLATE_ERROR`). */
   class TemplateError extends KilnError {}
+  /** `db` failures (`DB_SQL_ERROR`, `DB_TIMEOUT`, `DB_QUOTA_EXCEEDED`, …). */
+  class DbError extends KilnError {}
 
   // ---------------------------------------------------------------- kv
 
@@ -174,6 +176,30 @@ declare global {
 
   /** The script's key/value storage; `kv.user` is the signed-in user's own space. */
   const kv: KilnKv & { readonly user: KilnKv };
+
+  // ---------------------------------------------------------------- db
+
+  /** A statement parameter: bound, never interpolated. Booleans are stored as 1/0. */
+  type KilnSqlValue = number | string | boolean | null | bigint | ArrayBuffer | ArrayBufferView;
+  /** A result value: integers beyond ±(2^53 − 1) come back as decimal strings. */
+  type KilnSqlResult = number | string | null | Uint8Array;
+  type KilnRow = Record<string, KilnSqlResult>;
+
+  interface KilnSqlRunner {
+    /** The rows, as objects keyed by column name. One statement per call. */
+    query<R extends KilnRow = KilnRow>(sql: string, params?: KilnSqlValue[]): Promise<R[]>;
+    execute(sql: string, params?: KilnSqlValue[]): Promise<{ rowsAffected: number; lastInsertId: number | string }>;
+  }
+
+  /** The script's own SQL database (SQLite). */
+  const db: KilnSqlRunner & {
+    /** All statements in one transaction: if one fails, none is applied. */
+    batch(statements: { sql: string; params?: KilnSqlValue[] }[]): Promise<
+      { rows: KilnRow[]; rowsAffected: number; lastInsertId: number | string }[]
+    >;
+    /** Committed when `run` resolves, rolled back (and the error rethrown) when it throws. */
+    transaction<T>(run: (tx: KilnSqlRunner) => Promise<T> | T): Promise<T>;
+  };
 
   // ---------------------------------------------------------------- bundle files
 

@@ -39,6 +39,11 @@ pub struct HostCall {
     pub bytes: Option<Bytes>,
     /// Request id of the invocation that made the call (`None` outside an invocation).
     pub request_id: Option<Arc<str>>,
+    /// The invocation that made the call: unique in the process (request ids come from
+    /// clients and need not be), `None` outside an invocation. State a service keeps for an
+    /// invocation (an open database transaction) is released in
+    /// [`HostServices::invocation_ended`].
+    pub invocation: Option<u64>,
     /// The caller's identity (the JSON given as [`crate::HttpRequest::identity`]).
     pub identity: Option<Arc<str>>,
     /// CPU time the invocation has left; work done on the script's behalf off the isolate
@@ -98,4 +103,11 @@ pub type HostFuture = Pin<Box<dyn Future<Output = HostResult> + Send + 'static>>
 pub trait HostServices: Send + Sync + 'static {
     /// Starts `call`. Called on a worker thread: return quickly and do the work in the future.
     fn call(&self, call: HostCall) -> HostFuture;
+
+    /// Invocation `invocation` (see [`HostCall::invocation`]) has ended — answered, failed, cut
+    /// off or dropped with its isolate. Called on a worker thread: release what the service
+    /// holds for it without blocking. Operations it started may still be running.
+    fn invocation_ended(&self, invocation: u64) {
+        let _ = invocation;
+    }
 }

@@ -25,7 +25,7 @@ mod storage;
 use crate::http_policy;
 pub use auth::{AuthConfig, LimiterFailure, MeteringConfig};
 pub use egress::{EgressConfig, EgressOverrides};
-pub use storage::KvConfig;
+pub use storage::{DbConfig, KvConfig};
 
 /// Configuration file read from the working directory when `--config` is not given. A missing
 /// default file is fine (every key has a default); a missing explicit file is an error.
@@ -99,6 +99,8 @@ pub struct Config {
     pub metering: MeteringConfig,
     /// Scripts' key/value storage quotas.
     pub kv: KvConfig,
+    /// Scripts' SQL databases: statement limits and size quota.
+    pub db: DbConfig,
     /// What scripts' `fetch` may reach, and how much.
     pub egress: EgressConfig,
     /// Per-script settings, keyed by script name (`[scripts.<name>.limits]`).
@@ -311,6 +313,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             metering: MeteringConfig::default(),
             kv: KvConfig::default(),
+            db: DbConfig::default(),
             egress: EgressConfig::default(),
             scripts: BTreeMap::new(),
         }
@@ -502,6 +505,7 @@ impl Config {
         self.auth.validate(&mut problems);
         self.metering.validate(&mut problems);
         self.kv.validate(&mut problems);
+        self.db.validate(&mut problems);
         self.egress.validate("egress", &mut problems);
         for (name, script) in &self.scripts {
             script

@@ -17,6 +17,7 @@
 //! - [`bundle_wasm`]: the `.wasm` files of script bundles, compiled at deploy and memoised.
 //! - [`execute`]: one-shot WebAssembly execution (`POST /execute`, WasmWiz-compatible).
 //! - [`script_services`]: the platform operations scripts call (`wasm.run`, …).
+//! - [`script_db`]: each script's own SQL database (`db`): limits, transactions, migrations.
 //! - [`modules`]: stored WebAssembly modules (`/api/modules`), executed through `execute`.
 //! - [`auth`]: who is calling — sessions, API keys, passwords, CSRF, `/auth/*`, policy.
 //! - [`metering`]: rate limits, quotas, concurrency caps and usage accounting per call.
@@ -46,6 +47,7 @@ pub mod rate_limit;
 pub mod request_body;
 pub mod route_cors;
 pub mod routing;
+pub mod script_db;
 pub mod script_logs;
 pub mod script_services;
 pub mod scripts;

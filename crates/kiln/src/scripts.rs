@@ -24,6 +24,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::public_files::{PublicFiles, time_of};
 use crate::routing::RouteTable;
+use crate::script_db::error as db_error;
+use crate::script_db::{PendingMigrations, ScriptDbs};
 
 /// Longest script name.
 pub const MAX_SCRIPT_NAME: usize = 63;
@@ -34,6 +36,8 @@ pub struct ScriptService {
     engine: Arc<Engine>,
     config: Arc<Config>,
     wasm_modules: Arc<BundleModules>,
+    /// Scripts' databases: migrations at deploy, removal with the script.
+    dbs: Arc<ScriptDbs>,
     table: ArcSwap<RouteTable>,
     changes: tokio::sync::Mutex<()>,
 }
@@ -55,12 +59,14 @@ impl ScriptService {
         engine: Arc<Engine>,
         config: Arc<Config>,
         wasm_modules: Arc<BundleModules>,
+        dbs: Arc<ScriptDbs>,
     ) -> Self {
         ScriptService {
             store,
             engine,
             config,
             wasm_modules,
+            dbs,
             table: ArcSwap::from_pointee(RouteTable::default()),
             changes: tokio::sync::Mutex::new(()),
         }
@@ -84,6 +90,11 @@ impl ScriptService {
     /// The prepared WebAssembly modules of the deployed bundles.
     pub fn wasm_modules(&self) -> &Arc<BundleModules> {
         &self.wasm_modules
+    }
+
+    /// The scripts' databases.
+    pub fn dbs(&self) -> &Arc<ScriptDbs> {
+        &self.dbs
     }
 
     /// Loads every script's active version from the store and serves it. A version that no
@@ -146,10 +157,17 @@ impl ScriptService {
         let meta = serde_json::json!({
             "routes": draft.routes.iter().map(|r| serde_json::json!({"method": r.method, "path": r.path})).collect::<Vec<_>>()
         });
+        // Migrations run for the version that becomes active, before it is recorded, and are
+        // committed only once it is (dropped uncommitted otherwise).
+        let migrations = match activate {
+            true => self.migrate(name, &files).await?,
+            false => None,
+        };
         let record = self
             .store
             .create_version(name, draft.bundle.entry(), &files, meta, activate)
             .await?;
+        commit_migrations(name, migrations).await?;
         let script = Arc::new(draft.committed(record.version));
         if activate {
             let public = public.at(time_of(record.created_at));
@@ -172,6 +190,7 @@ impl ScriptService {
             ));
         };
         let files = self.store.get_version_files(name, version).await?;
+        let migrations_of = files.clone();
         let prepared = self.prepare(name, files).await.map_err(deploy_rejected)?;
         let script = Arc::new(prepared.committed(version));
         let public = PublicFiles::build(&script.bundle, time_of(record.created_at));
@@ -179,7 +198,9 @@ impl ScriptService {
         current
             .with(script.clone(), Arc::new(public.clone()))
             .map_err(route_conflict)?;
+        let migrations = self.migrate(name, &migrations_of).await?;
         self.store.set_active_version(name, version).await?;
+        commit_migrations(name, migrations).await?;
         self.switch(&current, script.clone(), public)?;
         Ok(script)
     }
@@ -196,7 +217,34 @@ impl ScriptService {
         if let Some(old) = current.script(name) {
             self.engine.retire(old);
         }
+        // The script's database goes with it (export it first to keep the data).
+        if let Err(error) = self.dbs.remove(name).await {
+            tracing::error!(script = %name, %error, "could not delete the script's database");
+        }
         Ok(())
+    }
+
+    /// Applies the pending migrations of `files` to `name`'s database, uncommitted; a failure
+    /// rejects the deploy (400 `DEPLOY_REJECTED`) with the database unchanged.
+    async fn migrate(
+        &self,
+        name: &str,
+        files: &[kiln_store::BundleFile],
+    ) -> Result<Option<PendingMigrations>, ApiError> {
+        let files = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.content.as_slice()));
+        self.dbs
+            .migrate(name, files)
+            .await
+            .map_err(|error| match error.code {
+                db_error::UNAVAILABLE => ApiError::internal(error),
+                _ => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DEPLOY_REJECTED",
+                    format!("migration refused: {} ({})", error.message, error.code),
+                ),
+            })
     }
 
     fn switch(
@@ -253,6 +301,24 @@ impl ScriptService {
             ..Limits::default()
         }
     }
+}
+
+/// Commits migrations applied for a version that is now recorded. A failure here (the
+/// database could not write its commit) leaves the version recorded without its migrations:
+/// reported as an internal error, and the version is not switched to.
+async fn commit_migrations(
+    name: &str,
+    migrations: Option<PendingMigrations>,
+) -> Result<(), ApiError> {
+    let Some(migrations) = migrations else {
+        return Ok(());
+    };
+    let applied = migrations.applied.clone();
+    migrations.commit().await.map_err(ApiError::internal)?;
+    if !applied.is_empty() {
+        tracing::info!(script = %name, ?applied, "applied migrations");
+    }
+    Ok(())
 }
 
 /// The error for a script that does not exist.

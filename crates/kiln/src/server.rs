@@ -34,7 +34,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use kiln_js::{Engine, EngineConfig};
 
+use crate::script_db::ScriptDbs;
 use crate::script_services::ScriptServices;
+use crate::script_services::db::DbService;
 use crate::script_services::fetch::FetchService;
 use kiln_store::{SqliteStore, Store};
 
@@ -155,6 +157,10 @@ pub async fn run(
     let (log_pipeline, log_writer) =
         script_logs::start(store.clone(), config.logs.retention_per_script);
     let bundle_modules = Arc::new(BundleModules::new(wasm.clone()));
+    let script_dbs = Arc::new(
+        ScriptDbs::sqlite(&config.data_dir, &config.db)
+            .context("creating the directory of scripts' databases")?,
+    );
     let engine = Arc::new(
         Engine::start(
             EngineConfig {
@@ -169,7 +175,8 @@ pub async fn run(
                     )
                     .with_fetch(
                         FetchService::new(&config).context("building the HTTP client of fetch")?,
-                    ),
+                    )
+                    .with_db(DbService::new(script_dbs.clone())),
                 )),
             },
             log_pipeline.clone(),
@@ -181,6 +188,7 @@ pub async fn run(
         engine.clone(),
         config.clone(),
         bundle_modules,
+        script_dbs,
     ));
     let restored = scripts
         .restore()

@@ -158,9 +158,12 @@ pub(crate) struct Worker {
     /// aborts its task, and an operation missing here when it reports was cancelled.
     ops: HashMap<(u64, u64), AbortHandle>,
     next_key: u64,
-    next_invocation: u64,
     next_seq: u64,
 }
+
+/// Source of invocation ids, shared by every worker so that an id names one invocation in the
+/// whole process (host services key per-invocation state by it).
+static NEXT_INVOCATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Worker {
     pub fn new(
@@ -188,7 +191,6 @@ impl Worker {
             cancelled: HashSet::new(),
             ops: HashMap::new(),
             next_key: 1,
-            next_invocation: 1,
             next_seq: 0,
         }
     }
@@ -337,8 +339,7 @@ impl Worker {
                 return;
             }
         };
-        let id = self.next_invocation;
-        self.next_invocation += 1;
+        let id = NEXT_INVOCATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let limits = &inv.script.limits;
         let cpu_limit = match inv.request.cpu_limit {
             Some(tighter) => tighter.min(limits.cpu),
@@ -517,7 +518,8 @@ impl Worker {
             return;
         }
         let script = slot.isolate.host.script.clone();
-        let invocation = owner.and_then(|id| self.pending.get(&id));
+        let invocation_id = owner.filter(|id| self.pending.contains_key(id));
+        let invocation = invocation_id.and_then(|id| self.pending.get(&id));
         let request_id = invocation.map(|p| p.request_id.clone());
         let identity = invocation.and_then(|p| p.identity.clone());
         let cpu_left =
@@ -538,6 +540,7 @@ impl Worker {
                     args,
                     bytes,
                     request_id: request_id.clone(),
+                    invocation: invocation_id,
                     identity: identity.clone(),
                     cpu_budget: cpu_left,
                     reply: reply.clone(),
@@ -682,6 +685,7 @@ impl Worker {
             return;
         };
         self.deadlines.remove(&(p.deadline, id));
+        self.invocation_ended(id);
         let used = p.cpu_budget_ns.saturating_sub(p.cpu_left_ns);
         let _ = p.reply.send(outcome.map(|mut response| {
             response.cpu_ns = used;
@@ -726,8 +730,16 @@ impl Worker {
         for id in orphans {
             if let Some(p) = self.pending.remove(&id) {
                 self.deadlines.remove(&(p.deadline, id));
+                self.invocation_ended(id);
                 let _ = p.reply.send(Err(InvokeError::Restarted));
             }
+        }
+    }
+
+    /// Tells the services that invocation `id` is over (they release what they hold for it).
+    fn invocation_ended(&self, id: u64) {
+        if let Some(services) = &self.services {
+            services.invocation_ended(id);
         }
     }
 

@@ -54,6 +54,7 @@ function errorClassOf(op, code) {
   if (StringPrototypeStartsWith(op, "wasm.")) return WasmError;
   if (StringPrototypeStartsWith(op, "files.")) return FilesError;
   if (StringPrototypeStartsWith(op, "template.")) return TemplateError;
+  if (StringPrototypeStartsWith(op, "db.")) return DbError;
   return KilnError;
 }
 

@@ -1,5 +1,5 @@
 //! The management REST API under `/engine/api`: scripts, versions, deploy, rollback, logs,
-//! routes, users, API keys, tiers, usage and the audit log; one file per resource.
+//! database export, routes, users, API keys, tiers, usage and the audit log; one file per resource.
 //!
 //! Every endpoint needs a caller ([`authenticate`]): a session cookie (plus the session's CSRF
 //! token on state-changing requests), an API key with the `manage` scope, or — while no admin
@@ -7,6 +7,7 @@
 //! for scripts, ownership ([`crate::auth::policy`]).
 
 mod audit;
+mod db;
 pub(crate) mod keys;
 mod logs;
 mod scripts;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scripts/{name}/versions/{version}", get(scripts::version))
         .route("/scripts/{name}/rollback", post(scripts::rollback))
         .route("/scripts/{name}/logs", get(logs::query))
+        .route("/scripts/{name}/db/export", get(db::export))
         .route(
             "/scripts/{name}/owners",
             get(scripts::owners).post(scripts::add_owner),

@@ -99,6 +99,7 @@ mod tests {
             args,
             bytes: None,
             request_id: Some("req-7".into()),
+            invocation: Some(1),
             identity: None,
             cpu_budget: std::time::Duration::from_secs(1),
             reply: ReplyBytes::default(),

@@ -1,7 +1,7 @@
 //! The platform operations Kiln offers scripts, behind the engine's [`HostServices`] door
 //! (`wasm.run` in [`wasm`], `kv` and `kv.user` in [`kv`], `files` in [`files`], `render` in
 //! [`template`], `markdown` in [`markdown`], `fetch` in [`fetch`] under the policy of
-//! [`egress`]):
+//! [`egress`], `db` in [`db`]):
 //! the engine hands over each operation a script starts (`wasm.run(…)` → op `wasm.run`) with
 //! the script version, the invocation's identity and its remaining CPU budget; this module
 //! routes it by name to the service that implements it and returns a future the worker runs
@@ -9,6 +9,7 @@
 //! onto the worker thread. Every failed operation is written to the calling script's log with
 //! the invocation's request id (see [`failure_log`]), whatever service it came from.
 
+pub mod db;
 pub mod egress;
 mod failure_log;
 pub mod fetch;
@@ -25,6 +26,7 @@ use kiln_store::Store;
 
 use crate::bundle_wasm::BundleModules;
 use crate::config::KvConfig;
+use db::DbService;
 use fetch::FetchService;
 
 /// Kiln's implementation of the operations scripts may call.
@@ -37,6 +39,8 @@ pub struct ScriptServices {
     fetch: Option<Arc<FetchService>>,
     /// The scripts' log, where failed operations are reported.
     log: Arc<dyn LogSink>,
+    /// `db`; `None` until [`ScriptServices::with_db`] configures it.
+    db: Option<Arc<DbService>>,
 }
 
 impl ScriptServices {
@@ -55,7 +59,14 @@ impl ScriptServices {
             templates: Arc::default(),
             fetch: None,
             log,
+            db: None,
         }
+    }
+
+    /// Offers `db`, each script's own SQL database.
+    pub fn with_db(mut self, db: DbService) -> Self {
+        self.db = Some(Arc::new(db));
+        self
     }
 
     /// Offers `fetch`, held to its egress policy and limits.
@@ -77,6 +88,12 @@ impl HostServices for ScriptServices {
             }
             result
         })
+    }
+
+    fn invocation_ended(&self, invocation: u64) {
+        if let Some(db) = &self.db {
+            db.invocation_ended(invocation);
+        }
     }
 }
 
@@ -101,6 +118,15 @@ impl ScriptServices {
                     Err(HostError::new(
                         "UNAVAILABLE",
                         "fetch is not available in this Kiln",
+                    ))
+                }),
+            },
+            op if op.starts_with("db.") => match &self.db {
+                Some(db) => Box::pin(db.clone().call(call)),
+                None => Box::pin(async {
+                    Err(HostError::new(
+                        "UNAVAILABLE",
+                        "db is not available in this Kiln",
                     ))
                 }),
             },

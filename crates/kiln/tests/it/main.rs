@@ -6,6 +6,7 @@
 mod common;
 
 mod api;
+mod db;
 mod deploy;
 mod execute;
 mod execute_hostile;
