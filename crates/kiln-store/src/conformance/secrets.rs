@@ -13,7 +13,11 @@ fn sealed(tag: u8) -> SealedSecret {
 /// Puts replace values and keep `created_at`; scripts never see each other's secrets.
 pub async fn secrets_round_trip_per_script(store: &dyn Store) -> Result<(), StoreError> {
     assert!(store.put_secret("a", "TOKEN", &sealed(1), 10, 100).await?);
-    assert!(store.put_secret("a", "API_KEY", &sealed(2), 11, 100).await?);
+    assert!(
+        store
+            .put_secret("a", "API_KEY", &sealed(2), 11, 100)
+            .await?
+    );
     assert!(store.put_secret("b", "TOKEN", &sealed(3), 12, 100).await?);
     assert!(!store.put_secret("a", "TOKEN", &sealed(4), 20, 100).await?);
     let a = store.list_secrets("a").await?;
@@ -55,7 +59,9 @@ pub async fn secrets_go_with_their_script(store: &dyn Store) -> Result<(), Store
     super::deploy(store, "gone", "v1", true).await?;
     store.put_secret("gone", "TOKEN", &sealed(1), 0, 10).await?;
     store.put_secret("kept", "TOKEN", &sealed(2), 0, 10).await?;
-    store.put_secret("orphan", "TOKEN", &sealed(3), 0, 10).await?;
+    store
+        .put_secret("orphan", "TOKEN", &sealed(3), 0, 10)
+        .await?;
     assert!(store.delete_script("gone").await?);
     assert!(!store.delete_script("orphan").await?);
     assert!(store.list_secrets("gone").await?.is_empty());
