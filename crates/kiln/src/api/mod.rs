@@ -1,5 +1,5 @@
 //! The management REST API under `/engine/api`: scripts, versions, deploy, rollback, logs,
-//! routes, users, API keys, tiers, usage and the audit log; one file per resource.
+//! secrets, routes, users, API keys, tiers, usage and the audit log; one file per resource.
 //!
 //! Every endpoint needs a caller ([`authenticate`]): a session cookie (plus the session's CSRF
 //! token on state-changing requests), an API key with the `manage` scope, or — while no admin
@@ -10,6 +10,7 @@ mod audit;
 pub(crate) mod keys;
 mod logs;
 mod scripts;
+mod secrets;
 mod tiers;
 mod usage;
 pub(crate) mod users;
@@ -42,6 +43,11 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scripts/{name}/versions/{version}", get(scripts::version))
         .route("/scripts/{name}/rollback", post(scripts::rollback))
         .route("/scripts/{name}/logs", get(logs::query))
+        .route("/scripts/{name}/secrets", get(secrets::list))
+        .route(
+            "/scripts/{name}/secrets/{key}",
+            put(secrets::set).delete(secrets::delete),
+        )
         .route(
             "/scripts/{name}/owners",
             get(scripts::owners).post(scripts::add_owner),

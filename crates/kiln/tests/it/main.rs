@@ -27,6 +27,7 @@ mod oidc_provider;
 mod route_cors;
 mod routing;
 mod script_wasm;
+mod secrets;
 mod static_assets;
 mod typescript;
 mod wasm_fixtures;
