@@ -21,6 +21,55 @@ pub struct HttpRequest {
     pub identity: Option<std::sync::Arc<str>>,
     /// A CPU budget tighter than the script's own (e.g. the caller's tier); the smaller wins.
     pub cpu_limit: Option<std::time::Duration>,
+    /// Values laid over the version's variables in this invocation's `ctx.env` (the script's
+    /// secrets, which change without a redeploy). `None` = the version's variables alone.
+    pub env: Option<std::sync::Arc<EnvOverlay>>,
+}
+
+/// Values an invocation adds to (or overrides in) its version's `ctx.env`, e.g. the script's
+/// decrypted secrets. Each overlay gets a process-unique id: an isolate builds its frozen
+/// `ctx.env` object once per overlay and reuses it while invocations bring the same one, so a
+/// server that hands out one `Arc<EnvOverlay>` per change pays for the object once, not per
+/// request. `Debug` shows names only, never values.
+pub struct EnvOverlay {
+    /// Process-unique; isolates key their cached `ctx.env` object by it.
+    id: u64,
+    /// `(name, value)` pairs; a name here wins over a version variable of the same name.
+    values: Vec<(String, String)>,
+}
+
+static NEXT_OVERLAY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl EnvOverlay {
+    /// An overlay with a fresh id.
+    pub fn new(values: Vec<(String, String)>) -> Self {
+        EnvOverlay {
+            id: NEXT_OVERLAY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            values,
+        }
+    }
+
+    /// The process-unique id of this overlay.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The `(name, value)` pairs.
+    pub fn values(&self) -> &[(String, String)] {
+        &self.values
+    }
+}
+
+impl std::fmt::Debug for EnvOverlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvOverlay")
+            .field("id", &self.id)
+            .field(
+                "names",
+                &self.values.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// The response a handler produced.

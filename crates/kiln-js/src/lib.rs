@@ -24,7 +24,9 @@ pub mod web_url;
 
 pub use bundle::{Bundle, BundleError, BundleFile, BundleLimits};
 pub use engine::{Engine, EngineConfig, PrepareError, StartError};
-pub use invocation::{HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog};
+pub use invocation::{
+    EnvOverlay, HttpRequest, HttpResponse, InvokeError, LogLevel, LogSink, ScriptLog,
+};
 pub use limits::Limits;
 pub use script::{RouteSpec, ScriptVersion};
 pub use services::{HostCall, HostError, HostFuture, HostResult, HostServices, ReplyBytes};

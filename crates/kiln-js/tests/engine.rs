@@ -310,3 +310,78 @@ async fn a_tighter_per_call_cpu_limit_wins_and_cpu_use_is_reported() {
         "{error:?}"
     );
 }
+
+/// `ctx.env` is the version's variables with the invocation's overlay (secrets) laid over them;
+/// a new overlay is seen by the next invocation, and the object stays frozen even when the
+/// script replaced `Object.freeze`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctx_env_overlays_are_per_invocation() {
+    let sink = Arc::new(Collect::default());
+    let engine = engine_with(1, sink);
+    let files = vec![BundleFile {
+        path: "main.js".into(),
+        content: br#"
+Object.freeze = (o) => o;
+export function init() {
+  registerWebHandler("GET", "/env", (req, ctx) => {
+    try { ctx.env.MODE = "tampered"; } catch {}
+    return { env: { ...ctx.env }, frozen: Object.isFrozen(ctx.env) };
+  });
+}"#
+        .to_vec(),
+    }];
+    let vars = BTreeMap::from([
+        ("MODE".to_owned(), "prod".to_owned()),
+        ("TOKEN".to_owned(), "from-vars".to_owned()),
+    ]);
+    let prepared = engine
+        .prepare("t", files, Limits::default(), vars, BundleLimits::default())
+        .await
+        .expect("prepare");
+    let script = Arc::new(prepared.committed(1));
+    engine.warm(&script);
+    let call = |env: Option<Arc<kiln_js::EnvOverlay>>| {
+        let engine = &engine;
+        let script = script.clone();
+        async move {
+            let request = HttpRequest {
+                env,
+                ..request("/env")
+            };
+            let answer = engine
+                .invoke(&script, 0, vec![], request, "r")
+                .await
+                .expect("invoke");
+            serde_json::from_slice::<serde_json::Value>(&answer.body).expect("json")
+        }
+    };
+    let plain = call(None).await;
+    assert_eq!(
+        plain,
+        serde_json::json!({"env": {"MODE": "prod", "TOKEN": "from-vars"}, "frozen": true})
+    );
+    let first = Arc::new(kiln_js::EnvOverlay::new(vec![(
+        "TOKEN".into(),
+        "s3cret".into(),
+    )]));
+    for _ in 0..2 {
+        let seen = call(Some(first.clone())).await;
+        assert_eq!(
+            seen,
+            serde_json::json!({"env": {"MODE": "prod", "TOKEN": "s3cret"}, "frozen": true})
+        );
+    }
+    let second = Arc::new(kiln_js::EnvOverlay::new(vec![("KEY".into(), "k2".into())]));
+    assert_eq!(
+        call(Some(second)).await["env"],
+        serde_json::json!({"KEY": "k2", "MODE": "prod", "TOKEN": "from-vars"})
+    );
+    assert_eq!(
+        call(None).await["env"],
+        serde_json::json!({"MODE": "prod", "TOKEN": "from-vars"})
+    );
+    assert!(
+        !format!("{first:?}").contains("s3cret"),
+        "Debug shows names only"
+    );
+}

@@ -13,14 +13,16 @@
 //! - `sessions`: login sessions and script ownership;
 //! - `keys`: tiers and API keys;
 //! - `metering`: usage events and the audit log;
-//! - `kv`: scripts' key/value storage.
-//! - `modules`: stored WebAssembly modules.
+//! - `kv`: scripts' key/value storage;
+//! - `modules`: stored WebAssembly modules;
+//! - `secrets`: scripts' encrypted secrets.
 
 mod keys;
 mod kv;
 mod metering;
 mod modules;
 mod scripts;
+mod secrets;
 mod sessions;
 mod users;
 
@@ -31,6 +33,7 @@ pub use kv::*;
 pub use metering::*;
 pub use modules::*;
 pub use scripts::*;
+pub use secrets::*;
 pub use sessions::*;
 pub use users::*;
 
@@ -102,6 +105,10 @@ macro_rules! conformance_tests {
             modules_are_listed_in_pages,
             module_executions_are_counted,
             module_names_are_checked,
+            // secrets
+            secrets_round_trip_per_script,
+            secrets_are_capped_per_script,
+            secrets_go_with_their_script,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

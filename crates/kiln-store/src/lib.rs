@@ -6,8 +6,9 @@
 //! - `lib.rs` (this file): the [`Store`] trait and the DB-neutral record types it speaks. Every
 //!   timestamp is `i64` unix milliseconds.
 //! - [`error`]: [`StoreError`], the one error type of every store method.
-//! - [`identity`], [`metering`], [`modules`]: the supertraits of [`Store`] with their types
-//!   (users, sessions, keys and tiers; usage and audit; stored WebAssembly modules).
+//! - [`identity`], [`metering`], [`modules`], [`kv`], [`secrets`]: the supertraits of [`Store`]
+//!   with their types (users, sessions, keys and tiers; usage and audit; stored WebAssembly
+//!   modules; scripts' key/value data; scripts' encrypted secrets).
 //! - [`sqlite`]: [`SqliteStore`], the default backend (one SQLite file, embedded forward-only
 //!   migrations under `migrations/sqlite/`).
 //! - `conformance` (tests, or feature `conformance`): the behavioural test suite every backend
@@ -20,6 +21,7 @@ pub mod identity;
 pub mod kv;
 pub mod metering;
 pub mod modules;
+pub mod secrets;
 pub mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -45,6 +47,7 @@ pub use modules::{
     DEFAULT_MODULE_LIST_LIMIT, MAX_MODULE_LIST_LIMIT, ModuleListQuery, ModulePage, ModuleRecord,
     ModuleStorage, ModuleStore, NewModule, PutModule, check_module_name, module_hash,
 };
+pub use secrets::{SealedSecret, SecretRecord, SecretStore};
 pub use sqlite::SqliteStore;
 
 /// Rows [`Store::query_logs`] returns when a query does not say otherwise.
@@ -263,10 +266,13 @@ impl Default for LogQuery {
 
 /// Kiln's persistent state. Implemented by [`SqliteStore`]; every implementation must pass the
 /// `conformance` suite. Shared as `Arc<dyn Store>`. Identity (users, sessions, keys, tiers,
-/// ownership), metering (usage, audit), scripts' key/value data and stored WebAssembly modules
-/// are the supertraits [`IdentityStore`], [`MeteringStore`], [`KvStore`] and [`ModuleStore`].
+/// ownership), metering (usage, audit), scripts' key/value data, stored WebAssembly modules and
+/// scripts' encrypted secrets are the supertraits [`IdentityStore`], [`MeteringStore`],
+/// [`KvStore`], [`ModuleStore`] and [`SecretStore`].
 #[async_trait]
-pub trait Store: IdentityStore + MeteringStore + KvStore + ModuleStore + Send + Sync {
+pub trait Store:
+    IdentityStore + MeteringStore + KvStore + ModuleStore + SecretStore + Send + Sync
+{
     /// Runs a trivial query; succeeds when the database is reachable (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -321,10 +327,10 @@ pub trait Store: IdentityStore + MeteringStore + KvStore + ModuleStore + Send + 
     /// active version are skipped. Used at start-up to restore all scripts.
     async fn active_versions(&self) -> Result<Vec<(VersionRecord, Vec<BundleFile>)>, StoreError>;
 
-    /// Deletes a script with all its versions, files, logs, owners and key/value data, in one
-    /// transaction. The logs and owners of the name go even if no script row exists (e.g. a
-    /// name claimed by [`IdentityStore::add_script_owner`] before its first deploy). Returns
-    /// whether the script existed.
+    /// Deletes a script with all its versions, files, logs, owners, key/value data and secrets,
+    /// in one transaction. The logs, owners and secrets of the name go even if no script row
+    /// exists (e.g. a name claimed by [`IdentityStore::add_script_owner`] before its first
+    /// deploy). Returns whether the script existed.
     async fn delete_script(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Stores a batch of log lines, all or none.

@@ -13,6 +13,7 @@ mod identity;
 mod kv;
 mod metering;
 mod modules;
+mod secrets;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -372,6 +373,10 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM kv_usage WHERE script = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM script_secrets WHERE script = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;

@@ -21,10 +21,12 @@ use serde::{Deserialize, Serialize};
 
 mod auth;
 mod egress;
+mod secrets;
 mod storage;
 use crate::http_policy;
 pub use auth::{AuthConfig, LimiterFailure, MeteringConfig};
 pub use egress::{EgressConfig, EgressOverrides};
+pub use secrets::{MASTER_KEY_BYTES, SecretsConfig, decode_master_key};
 pub use storage::{DbConfig, KvConfig};
 
 /// Configuration file read from the working directory when `--config` is not given. A missing
@@ -80,6 +82,9 @@ pub struct Config {
     /// Bearer token granting full access to the management API (`KILN_ADMIN_TOKEN`). At least
     /// [`MIN_ADMIN_TOKEN_CHARS`] characters when set. Never printed: see [`Config::redacted`].
     pub admin_token: Option<String>,
+    /// Master key of scripts' secrets, base64 of 32 bytes (`KILN_MASTER_KEY`); overrides
+    /// [`SecretsConfig::master_key_file`]. Never printed: see [`Config::redacted`].
+    pub master_key: Option<String>,
     /// How log lines are written: human-readable or JSON.
     pub log_format: LogFormat,
     /// Which log lines are written: a `tracing` `EnvFilter` directive such as
@@ -103,6 +108,8 @@ pub struct Config {
     pub db: DbConfig,
     /// What scripts' `fetch` may reach, and how much.
     pub egress: EgressConfig,
+    /// Scripts' secrets: master key file, size caps, cache lifetime.
+    pub secrets: SecretsConfig,
     /// Per-script settings, keyed by script name (`[scripts.<name>.limits]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub scripts: BTreeMap<String, ScriptConfig>,
@@ -304,6 +311,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN,
             data_dir: PathBuf::from("./kiln-data"),
             admin_token: None,
+            master_key: None,
             log_format: LogFormat::Auto,
             log_level: "info".to_owned(),
             http: HttpConfig::default(),
@@ -315,6 +323,7 @@ impl Default for Config {
             kv: KvConfig::default(),
             db: DbConfig::default(),
             egress: EgressConfig::default(),
+            secrets: SecretsConfig::default(),
             scripts: BTreeMap::new(),
         }
     }
@@ -384,6 +393,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("admin_token", &self.admin_token.as_ref().map(|_| REDACTED))
+            .field("master_key", &self.master_key.as_ref().map(|_| REDACTED))
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("http", &self.http)
@@ -506,6 +516,8 @@ impl Config {
         self.metering.validate(&mut problems);
         self.kv.validate(&mut problems);
         self.db.validate(&mut problems);
+        self.secrets
+            .validate(self.master_key.as_deref(), &mut problems);
         self.egress.validate("egress", &mut problems);
         for (name, script) in &self.scripts {
             script
@@ -532,6 +544,7 @@ impl Config {
     pub fn redacted(&self) -> Config {
         Config {
             admin_token: self.admin_token.as_ref().map(|_| REDACTED.to_owned()),
+            master_key: self.master_key.as_ref().map(|_| REDACTED.to_owned()),
             auth: self.auth.redacted(REDACTED),
             ..self.clone()
         }
@@ -709,7 +722,7 @@ fn env_provider() -> Env {
 
 /// Top-level keys whose values are strings (or parsed from strings).
 #[rustfmt::skip]
-const STRING_KEYS: &[&str] = &["listen", "data_dir", "admin_token", "log_format", "log_level"];
+const STRING_KEYS: &[&str] = &["listen", "data_dir", "admin_token", "master_key", "log_format", "log_level"];
 
 /// The `KILN_*` values of [`STRING_KEYS`], verbatim. Merged over [`env_provider`], whose values
 /// figment parses: without this, an all-digit `KILN_ADMIN_TOKEN` would become a number.

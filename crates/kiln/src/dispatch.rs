@@ -438,6 +438,22 @@ struct Invocation<'a> {
 
 /// Runs a JavaScript route's handler in the engine.
 async fn invoke_script(state: &AppState, call: Invocation<'_>) -> Invoked {
+    // The script's secrets, laid over its variables in ctx.env: usually cached (no await).
+    let secrets = match state.secrets.cached(&call.script.name) {
+        Some(secrets) => secrets,
+        None => match Box::pin(state.secrets.for_script(&call.script.name)).await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                let error = ApiError::from(error);
+                return Invoked {
+                    class: ErrorClass::of_error(error.status, &error.code),
+                    response: error.into_response(),
+                    cpu: Duration::ZERO,
+                    bytes_out: 0,
+                };
+            }
+        },
+    };
     let http_request = HttpRequest {
         method: call.parts.method.as_str().to_owned(),
         url: absolute_url(&call.parts),
@@ -445,6 +461,7 @@ async fn invoke_script(state: &AppState, call: Invocation<'_>) -> Invoked {
         body: call.body,
         identity: call.caller.map(Caller::script_identity),
         cpu_limit: call.cpu_limit,
+        env: secrets.overlay.clone(),
     };
     let outcome = state
         .scripts

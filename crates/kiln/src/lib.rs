@@ -12,6 +12,8 @@
 //! - [`public_files`]: static assets — a bundle's `public/` files served with caching headers.
 //! - [`route_cors`]: CORS policies of individual script routes.
 //! - [`scripts`]: deploy, rollback, delete and restore — validate, commit, switch.
+//! - [`env_vars`]: a version's plain variables (`kiln.toml` `[vars]`, deploy `--var`).
+//! - [`secrets`]: scripts' encrypted secrets — master key, cache, `ctx.env`, log redaction.
 //! - [`api`]: the management REST API under `/engine/api`.
 //! - [`wasm_route`]: routes served by a bundle's WebAssembly module, CGI-style.
 //! - [`bundle_wasm`]: the `.wasm` files of script bundles, compiled at deploy and memoised.
@@ -34,6 +36,7 @@ pub mod bundle_wasm;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod env_vars;
 pub mod error;
 pub mod execute;
 pub mod front;
@@ -51,5 +54,6 @@ pub mod script_db;
 pub mod script_logs;
 pub mod script_services;
 pub mod scripts;
+pub mod secrets;
 pub mod server;
 pub mod wasm_route;

@@ -4,7 +4,10 @@
 //! [`Batcher`]: workers push without waiting, and when the channel is full the line is dropped and
 //! counted (a script logging in a tight loop cannot grow memory or stall the engine). A
 //! background task writes lines in batches and periodically prunes each script's log to the
-//! configured retention.
+//! configured retention. Before a line is stored, the writer replaces its script's secret
+//! values with `[REDACTED]` (`crate::secrets::Redactor`; every line passes here: `console.*`,
+//! uncaught errors, limits hit, `fetch` and WebAssembly stderr), and withholds the lines of a
+//! script whose secrets cannot be read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use kiln_js::{LogLevel, LogSink, ScriptLog};
 use kiln_store::{NewLog, Store};
 
 use crate::batching::{BatchWriter, Batcher};
+use crate::secrets::{Redactor, SecretsService};
 
 /// Log lines buffered between the workers and the writer before new ones are dropped.
 pub const LOG_BUFFER_LINES: usize = 50_000;
@@ -43,7 +47,11 @@ impl LogPipeline {
 pub type LogWriter = BatchWriter;
 
 /// Starts the pipeline: the sink for the engine and the writer task.
-pub fn start(store: Arc<dyn Store>, retention_per_script: u32) -> (Arc<LogPipeline>, LogWriter) {
+pub fn start(
+    store: Arc<dyn Store>,
+    retention_per_script: u32,
+    secrets: Arc<SecretsService>,
+) -> (Arc<LogPipeline>, LogWriter) {
     let mut last_prune = tokio::time::Instant::now();
     let (batcher, writer) = Batcher::start(
         LOG_BUFFER_LINES,
@@ -51,12 +59,13 @@ pub fn start(store: Arc<dyn Store>, retention_per_script: u32) -> (Arc<LogPipeli
         Duration::ZERO,
         move |batch| {
             let store = store.clone();
+            let secrets = secrets.clone();
             let prune = last_prune.elapsed() >= PRUNE_EVERY;
             if prune {
                 last_prune = tokio::time::Instant::now();
             }
             async move {
-                let rows: Vec<NewLog> = batch.into_iter().map(to_row).collect();
+                let rows = redacted(&secrets, batch.into_iter().map(to_row)).await;
                 if let Err(error) = store.append_logs(&rows).await {
                     tracing::warn!(%error, lines = rows.len(), "could not store script log lines");
                 }
@@ -67,6 +76,37 @@ pub fn start(store: Arc<dyn Store>, retention_per_script: u32) -> (Arc<LogPipeli
         },
     );
     (Arc::new(LogPipeline { batcher }), writer)
+}
+
+/// `rows` with each script's secret values replaced (one cache lookup per script and batch).
+async fn redacted(secrets: &SecretsService, rows: impl Iterator<Item = NewLog>) -> Vec<NewLog> {
+    let mut current: Option<(String, Arc<crate::secrets::ScriptSecrets>)> = None;
+    let withheld = Arc::new(crate::secrets::ScriptSecrets {
+        overlay: None,
+        redactor: Redactor::withholding_all(),
+    });
+    let mut out = Vec::new();
+    for mut row in rows {
+        let for_row = match &current {
+            Some((script, found)) if *script == row.script => found.clone(),
+            _ => {
+                let found = match secrets.for_script(&row.script).await {
+                    Ok(found) => found,
+                    Err(error) => {
+                        tracing::warn!(script = %row.script, %error, "withholding script log lines: its secrets cannot be read to redact them");
+                        withheld.clone()
+                    }
+                };
+                current = Some((row.script.clone(), found.clone()));
+                found
+            }
+        };
+        if let std::borrow::Cow::Owned(message) = for_row.redactor.redact(&row.message) {
+            row.message = message;
+        }
+        out.push(row);
+    }
+    out
 }
 
 fn to_row(line: ScriptLog) -> NewLog {

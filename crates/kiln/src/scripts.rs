@@ -10,6 +10,10 @@
 //!    atomically; the old version's isolates finish their in-flight requests and are retired.
 //!
 //! A failure in step 1 or 2 leaves the previous version serving, untouched.
+//!
+//! A version's plain variables (`crate::env_vars`) are merged at deploy, recorded in its
+//! metadata and given to the engine as the version's `ctx.env`; rollback and restore read them
+//! back from the metadata. Deleting a script also forgets its cached secrets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use crate::public_files::{PublicFiles, time_of};
 use crate::routing::RouteTable;
 use crate::script_db::error as db_error;
 use crate::script_db::{PendingMigrations, ScriptDbs};
+use crate::secrets::SecretsService;
 
 /// Longest script name.
 pub const MAX_SCRIPT_NAME: usize = 63;
@@ -38,6 +43,7 @@ pub struct ScriptService {
     wasm_modules: Arc<BundleModules>,
     /// Scripts' databases: migrations at deploy, removal with the script.
     dbs: Arc<ScriptDbs>,
+    secrets: Arc<SecretsService>,
     table: ArcSwap<RouteTable>,
     changes: tokio::sync::Mutex<()>,
 }
@@ -60,6 +66,7 @@ impl ScriptService {
         config: Arc<Config>,
         wasm_modules: Arc<BundleModules>,
         dbs: Arc<ScriptDbs>,
+        secrets: Arc<SecretsService>,
     ) -> Self {
         ScriptService {
             store,
@@ -67,6 +74,7 @@ impl ScriptService {
             config,
             wasm_modules,
             dbs,
+            secrets,
             table: ArcSwap::from_pointee(RouteTable::default()),
             changes: tokio::sync::Mutex::new(()),
         }
@@ -104,7 +112,8 @@ impl ScriptService {
         let mut table = RouteTable::default();
         let mut restored = 0;
         for (record, files) in self.store.active_versions().await? {
-            let prepared = match self.prepare(&record.script, files).await {
+            let vars = crate::env_vars::from_meta(&record.meta);
+            let prepared = match self.prepare(&record.script, files, vars).await {
                 Ok(p) => p,
                 Err(error) => {
                     tracing::error!(script = %record.script, version = record.version, %error, "could not restore script");
@@ -128,11 +137,13 @@ impl ScriptService {
         Ok(restored)
     }
 
-    /// Validates and commits a new version of `name`; activates it when `activate`.
+    /// Validates and commits a new version of `name` with variables `vars` laid over its
+    /// `kiln.toml` ones; activates it when `activate`.
     pub async fn deploy(
         &self,
         name: &str,
         files: Vec<kiln_store::BundleFile>,
+        vars: BTreeMap<String, String>,
         activate: bool,
     ) -> Result<Deployed, ApiError> {
         validate_name(name)?;
@@ -141,9 +152,12 @@ impl ScriptService {
                 "a deploy needs at least one file (main.js or main.ts)",
             ));
         }
+        let vars = crate::env_vars::for_deploy(&files, vars).map_err(|message| {
+            ApiError::new(StatusCode::BAD_REQUEST, "DEPLOY_REJECTED", message)
+        })?;
         let _guard = self.changes.lock().await;
         let prepared = self
-            .prepare(name, files.clone())
+            .prepare(name, files.clone(), vars.clone())
             .await
             .map_err(deploy_rejected)?;
         let draft = Arc::new(prepared);
@@ -155,7 +169,8 @@ impl ScriptService {
                 .map_err(route_conflict)?;
         }
         let meta = serde_json::json!({
-            "routes": draft.routes.iter().map(|r| serde_json::json!({"method": r.method, "path": r.path})).collect::<Vec<_>>()
+            "routes": draft.routes.iter().map(|r| serde_json::json!({"method": r.method, "path": r.path})).collect::<Vec<_>>(),
+            "vars": vars,
         });
         // Migrations run for the version that becomes active, before it is recorded, and are
         // committed only once it is (dropped uncommitted otherwise).
@@ -191,7 +206,11 @@ impl ScriptService {
         };
         let files = self.store.get_version_files(name, version).await?;
         let migrations_of = files.clone();
-        let prepared = self.prepare(name, files).await.map_err(deploy_rejected)?;
+        let vars = crate::env_vars::from_meta(&record.meta);
+        let prepared = self
+            .prepare(name, files, vars)
+            .await
+            .map_err(deploy_rejected)?;
         let script = Arc::new(prepared.committed(version));
         let public = PublicFiles::build(&script.bundle, time_of(record.created_at));
         let current = self.table.load_full();
@@ -208,7 +227,9 @@ impl ScriptService {
     /// Deletes `name` with all its versions and logs; its routes stop answering.
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
         let _guard = self.changes.lock().await;
-        if !self.store.delete_script(name).await? {
+        let existed = self.store.delete_script(name).await?;
+        self.secrets.forget(name);
+        if !existed {
             return Err(script_not_found(name));
         }
         let current = self.table.load_full();
@@ -268,6 +289,7 @@ impl ScriptService {
         &self,
         name: &str,
         files: Vec<kiln_store::BundleFile>,
+        vars: BTreeMap<String, String>,
     ) -> Result<ScriptVersion, Invalid> {
         let limits = self.limits_for(name);
         let bundle_limits = BundleLimits {
@@ -283,7 +305,7 @@ impl ScriptService {
             .collect();
         let version = self
             .engine
-            .prepare(name, files, limits, BTreeMap::new(), bundle_limits)
+            .prepare(name, files, limits, vars, bundle_limits)
             .await?;
         self.wasm_modules.validate(&version).await?;
         Ok(version)

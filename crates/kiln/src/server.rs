@@ -52,6 +52,7 @@ use crate::http_policy;
 use crate::metering::Metering;
 use crate::script_logs::{self, LogPipeline};
 use crate::scripts::ScriptService;
+use crate::secrets::{SecretsService, master_key};
 use crate::{api, auth, dispatch, execute, health, modules};
 
 /// Everything request handlers share.
@@ -70,6 +71,8 @@ pub struct AppState {
     pub wasm: Arc<kiln_wasm::WasmRuntime>,
     /// The script log pipeline (for its counters).
     pub log_pipeline: Arc<LogPipeline>,
+    /// Scripts' secrets: management, `ctx.env` overlays, log redaction.
+    pub secrets: Arc<SecretsService>,
 }
 
 /// The whole HTTP service: the request-context middleware around the HTTP hygiene stack around
@@ -142,6 +145,19 @@ pub async fn run(
             .await
             .with_context(|| format!("opening the database {}", db_path.display()))?,
     );
+    let (key, key_source) = master_key::load(&config)?;
+    match &key_source {
+        master_key::KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "generated the master key of scripts' secrets; back it up: without it no secret can be read"
+        ),
+        source => tracing::debug!(?source, "loaded the master key of scripts' secrets"),
+    }
+    let secrets = Arc::new(SecretsService::new(
+        store.clone(),
+        &key,
+        config.secrets.clone(),
+    ));
     let admin_token = AdminToken::bootstrap(store.as_ref(), config.admin_token.as_deref()).await?;
     let auth = Arc::new(AuthService::start(store.clone(), config.clone(), admin_token).await?);
     let (metering, usage_writer) = Metering::start(store.clone(), &config);
@@ -154,8 +170,11 @@ pub async fn run(
         .context("starting the WebAssembly runtime")?,
     );
     let housekeeping = metering.spawn_housekeeping(store.clone(), auth.clone(), config.clone());
-    let (log_pipeline, log_writer) =
-        script_logs::start(store.clone(), config.logs.retention_per_script);
+    let (log_pipeline, log_writer) = script_logs::start(
+        store.clone(),
+        config.logs.retention_per_script,
+        secrets.clone(),
+    );
     let bundle_modules = Arc::new(BundleModules::new(wasm.clone()));
     let script_dbs = Arc::new(
         ScriptDbs::sqlite(&config.data_dir, &config.db)
@@ -189,6 +208,7 @@ pub async fn run(
         config.clone(),
         bundle_modules,
         script_dbs,
+        secrets.clone(),
     ));
     let restored = scripts
         .restore()
@@ -205,6 +225,7 @@ pub async fn run(
         )),
         wasm,
         log_pipeline,
+        secrets,
     });
     let address = listener.local_addr()?;
     tracing::info!(

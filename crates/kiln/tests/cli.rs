@@ -1,7 +1,8 @@
 //! The real `kiln` binary: `serve` with zero configuration, the printed admin token,
 //! `deploy`, `rollback`, `scripts`, `logs`, `config check`, graceful shutdown on SIGTERM, and
 //! the identity commands (`users create-admin` against the server's database, then `users`,
-//! `keys`, `usage` and `tiers` with an API key), and `kiln modules` (in `cli/modules.rs`).
+//! `keys`, `usage` and `tiers` with an API key), `kiln modules` (in `cli/modules.rs`) and
+//! `kiln secrets` with `deploy --var` (in `cli/secrets.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 
 #[path = "cli/modules.rs"]
 mod modules;
+#[path = "cli/secrets.rs"]
+mod secrets;
 
 const KILN: &str = env!("CARGO_BIN_EXE_kiln");
 

@@ -7,7 +7,7 @@
 //! the microtask queue, and leaves. Each turn is armed with a CPU deadline that QuickJS's
 //! interrupt handler enforces; a turn that passes it is cut off with an uncatchable error.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use super::allocator::{HeapState, LimitedAllocator};
 use super::host::{HostState, build_host};
 use crate::bundle::Bundle;
 use crate::cpu_clock::thread_cpu_ns;
-use crate::invocation::{HttpRequest, LogSink};
+use crate::invocation::{EnvOverlay, HttpRequest, LogSink};
 use crate::script::{RouteSpec, ScriptVersion};
 use crate::services::HostResult;
 
@@ -170,6 +170,11 @@ pub(crate) struct Isolate {
     fire_timer_fn: Persistent<Function<'static>>,
     complete_op_fn: Persistent<Function<'static>>,
     env: Persistent<Object<'static>>,
+    /// `Object.freeze` as it was before the bundle ran (a script may replace the global).
+    freeze_fn: Persistent<Function<'static>>,
+    /// The `ctx.env` built for the last [`EnvOverlay`] seen, keyed by its id: rebuilt only
+    /// when invocations bring a different overlay (the script's secrets changed).
+    overlay_env: RefCell<Option<(u64, Persistent<Object<'static>>)>>,
     context: Context,
     runtime: Runtime,
     interrupt: Rc<Interrupt>,
@@ -235,6 +240,8 @@ impl Isolate {
             fire_timer_fn: handles.fire_timer,
             complete_op_fn: handles.complete_op,
             env: handles.env,
+            freeze_fn: handles.freeze,
+            overlay_env: RefCell::new(None),
             context,
             runtime,
             interrupt,
@@ -322,10 +329,39 @@ impl Isolate {
             args.push_arg(body)?;
             args.push_arg(params_obj)?;
             args.push_arg(request_id)?;
-            args.push_arg(this.env.clone().restore(ctx)?)?;
+            let env = match &request.env {
+                Some(overlay) => this.overlay_env(ctx, overlay)?,
+                None => this.env.clone().restore(ctx)?,
+            };
+            args.push_arg(env)?;
             args.push_arg(identity)?;
             args.apply::<()>(&dispatch)
         })
+    }
+
+    /// The frozen `ctx.env` of an invocation bringing `overlay`: the version's variables with
+    /// the overlay's values laid over them, built once per overlay (see [`EnvOverlay`]).
+    fn overlay_env<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        overlay: &EnvOverlay,
+    ) -> rquickjs::Result<Object<'js>> {
+        if let Some((id, env)) = &*self.overlay_env.borrow()
+            && *id == overlay.id()
+        {
+            return env.clone().restore(ctx);
+        }
+        let env = Object::new(ctx.clone())?;
+        for (key, value) in &self.host.script.env {
+            env.set(key.as_str(), value.as_str())?;
+        }
+        for (key, value) in overlay.values() {
+            env.set(key.as_str(), value.as_str())?;
+        }
+        let freeze = self.freeze_fn.clone().restore(ctx)?;
+        let env: Object = freeze.call((env,))?;
+        *self.overlay_env.borrow_mut() = Some((overlay.id(), Persistent::save(ctx, env.clone())));
+        Ok(env)
     }
 
     /// Fires timer `id` (scheduled earlier through `host.scheduleTimer`).
@@ -368,6 +404,7 @@ struct Handles {
     fire_timer: Persistent<Function<'static>>,
     complete_op: Persistent<Function<'static>>,
     env: Persistent<Object<'static>>,
+    freeze: Persistent<Function<'static>>,
 }
 
 /// Loads the prelude and the bundle and runs `init()`. Errors are rendered to text here,
@@ -394,6 +431,9 @@ fn setup(
         .map_err(fail)?;
     let host_obj = build_host(ctx, host).map_err(fail)?;
     let internal: Object = wrapper.call((host_obj, ctx.globals())).map_err(fail)?;
+    // Taken before the bundle runs: a script replacing `Object.freeze` cannot unfreeze ctx.env.
+    let object_ctor: Object = ctx.globals().get("Object").map_err(fail)?;
+    let freeze: Function = object_ctor.get("freeze").map_err(fail)?;
 
     let entry = script.bundle.entry().to_owned();
     let code = script
@@ -443,8 +483,6 @@ fn setup(
     for (key, value) in &script.env {
         env.set(key.as_str(), value.as_str()).map_err(fail)?;
     }
-    let object_ctor: Object = ctx.globals().get("Object").map_err(fail)?;
-    let freeze: Function = object_ctor.get("freeze").map_err(fail)?;
     let env: Object = freeze.call((env,)).map_err(fail)?;
 
     let dispatch: Function = internal.get("dispatch").map_err(fail)?;
@@ -456,6 +494,7 @@ fn setup(
             fire_timer: Persistent::save(ctx, fire_timer),
             complete_op: Persistent::save(ctx, complete_op),
             env: Persistent::save(ctx, env),
+            freeze: Persistent::save(ctx, freeze),
         },
         routes,
     ))

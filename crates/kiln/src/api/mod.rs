@@ -1,5 +1,6 @@
 //! The management REST API under `/engine/api`: scripts, versions, deploy, rollback, logs,
-//! database export, routes, users, API keys, tiers, usage and the audit log; one file per resource.
+//! database export, secrets, routes, users, API keys, tiers, usage and the audit log; one file
+//! per resource.
 //!
 //! Every endpoint needs a caller ([`authenticate`]): a session cookie (plus the session's CSRF
 //! token on state-changing requests), an API key with the `manage` scope, or — while no admin
@@ -11,6 +12,7 @@ mod db;
 pub(crate) mod keys;
 mod logs;
 mod scripts;
+mod secrets;
 mod tiers;
 mod usage;
 pub(crate) mod users;
@@ -44,6 +46,11 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scripts/{name}/rollback", post(scripts::rollback))
         .route("/scripts/{name}/logs", get(logs::query))
         .route("/scripts/{name}/db/export", get(db::export))
+        .route("/scripts/{name}/secrets", get(secrets::list))
+        .route(
+            "/scripts/{name}/secrets/{key}",
+            put(secrets::set).delete(secrets::delete),
+        )
         .route(
             "/scripts/{name}/owners",
             get(scripts::owners).post(scripts::add_owner),

@@ -47,6 +47,8 @@ struct VersionView {
     file_count: i64,
     active: bool,
     routes: serde_json::Value,
+    /// The version's plain variables (never secrets).
+    vars: serde_json::Value,
 }
 
 fn version_view(r: kiln_store::VersionRecord, active: i64) -> VersionView {
@@ -62,6 +64,11 @@ fn version_view(r: kiln_store::VersionRecord, active: i64) -> VersionView {
             .get("routes")
             .cloned()
             .unwrap_or(serde_json::Value::Array(vec![])),
+        vars: r
+            .meta
+            .get("vars")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({})),
     }
 }
 
@@ -220,6 +227,9 @@ struct DeployRequest {
     files: Vec<DeployFile>,
     #[serde(default = "yes")]
     activate: bool,
+    /// Variables laid over the bundle's `kiln.toml` `[vars]` (`kiln deploy --var`).
+    #[serde(default)]
+    vars: std::collections::BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -237,8 +247,8 @@ pub struct DeployQuery {
 
 /// `POST /engine/api/scripts/{name}/versions`: deploy a new version.
 ///
-/// Body: `{"files": [{"path", "content" | "content_base64"}], "activate": true}`, or the
-/// source of a single-file script with a JavaScript/TypeScript content type.
+/// Body: `{"files": [{"path", "content" | "content_base64"}], "activate": true, "vars": {}}`,
+/// or the source of a single-file script with a JavaScript/TypeScript content type.
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -253,7 +263,7 @@ pub async fn deploy(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let (files, activate) = if content_type.starts_with("application/json")
+    let (files, activate, vars) = if content_type.starts_with("application/json")
         || content_type.is_empty()
     {
         parse_json_deploy(&body)?
@@ -264,7 +274,11 @@ pub async fn deploy(
             "main.js"
         };
         let path = query.file.clone().unwrap_or_else(|| default.to_owned());
-        (vec![kiln_store::BundleFile::new(path, body.to_vec())], true)
+        (
+            vec![kiln_store::BundleFile::new(path, body.to_vec())],
+            true,
+            Default::default(),
+        )
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -306,7 +320,7 @@ pub async fn deploy(
             ));
         }
     }
-    let deployed = match state.scripts.deploy(&name, files, activate).await {
+    let deployed = match state.scripts.deploy(&name, files, vars, activate).await {
         Ok(deployed) => deployed,
         Err(error) => {
             // A failed first deploy (invalid name or code) must not leave the name claimed.
@@ -345,7 +359,14 @@ pub async fn deploy(
         .into_response())
 }
 
-fn parse_json_deploy(body: &[u8]) -> Result<(Vec<kiln_store::BundleFile>, bool), ApiError> {
+/// A deploy's files, `activate` flag and variables.
+type DeployParts = (
+    Vec<kiln_store::BundleFile>,
+    bool,
+    std::collections::BTreeMap<String, String>,
+);
+
+fn parse_json_deploy(body: &[u8]) -> Result<DeployParts, ApiError> {
     let request: DeployRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the deploy body is not valid: {e} (expected {{\"files\": [{{\"path\": \"main.js\", \"content\": \"...\"}}]}})"
@@ -372,7 +393,7 @@ fn parse_json_deploy(body: &[u8]) -> Result<(Vec<kiln_store::BundleFile>, bool),
         };
         files.push(kiln_store::BundleFile::new(file.path, content));
     }
-    Ok((files, request.activate))
+    Ok((files, request.activate, request.vars))
 }
 
 /// The rollback request.

@@ -1,7 +1,8 @@
 //! `kiln deploy DIR`: collects a script's files from a directory and uploads them as a new
 //! version (`POST /engine/api/scripts/{name}/versions`). The walker skips what never belongs in
 //! a bundle — hidden files and directories, `node_modules`, `kiln-data` and `target` — and
-//! sends UTF-8 files as text and anything else as base64.
+//! sends UTF-8 files as text and anything else as base64. `--var KEY=VALUE` (repeatable) sets
+//! plain variables of the version, laid over the bundle's `kiln.toml` `[vars]`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,18 @@ pub struct DeployArgs {
     /// Upload the version without making it the active one.
     #[arg(long)]
     pub no_activate: bool,
+    /// A plain variable of the version (`ctx.env.KEY`), overriding `kiln.toml`'s `[vars]`;
+    /// repeatable. Not for secrets: use `kiln secrets set`.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// Parses `KEY=VALUE` (the value may contain `=`).
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// One file of the upload: a path relative to the bundle root with `/` separators, and its
@@ -58,6 +71,8 @@ pub(super) enum FileContent {
 struct DeployRequest<'a> {
     files: &'a [BundleFile],
     activate: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    vars: std::collections::BTreeMap<String, String>,
 }
 
 /// The server's answer to a deploy.
@@ -88,6 +103,7 @@ pub(super) async fn run(remote: &RemoteArgs, args: DeployArgs) -> anyhow::Result
     let request = DeployRequest {
         files: &files,
         activate: !args.no_activate,
+        vars: args.vars.into_iter().collect(),
     };
     let deployed: Deployed = client
         .post(&["scripts", &name, "versions"], &request)

@@ -2,7 +2,7 @@
 //! per command. `serve` runs the server in this process; `config check` validates the
 //! configuration; `users create-admin` writes the first admin account into the database
 //! directly; `exec` runs a WebAssembly module locally; the remote commands (`deploy`,
-//! `rollback`, `scripts`, `logs`, `users`, `keys`, `usage`, `tiers`, and `modules` through the
+//! `rollback`, `scripts`, `logs`, `secrets`, `users`, `keys`, `usage`, `tiers`, and `modules` through the
 //! customer API `/api/modules`) talk to a running server with [`remote::ApiClient`]. `main.rs`
 //! only parses, calls [`run`], prints the error chain and exits with [`exit_code`].
 
@@ -15,6 +15,7 @@ mod logs;
 mod modules;
 mod remote;
 mod scripts;
+mod secrets;
 mod serve;
 mod table;
 mod usage;
@@ -35,6 +36,7 @@ pub use keys::{CreateKeyArgs, KeyIdArg, KeysCommand, ListKeysArgs, SetTierArgs};
 pub use logs::LogsArgs;
 pub use modules::ModulesCommand;
 pub use scripts::RollbackArgs;
+pub use secrets::{SecretKeyArgs, SecretScriptArg, SecretsCommand};
 pub use serve::ServeArgs;
 pub use usage::{Period, UsageArgs};
 pub use users::{AllowTiersArgs, CreateUserArgs, RoleArgs, UserArg, UserRef, UsersCommand};
@@ -94,6 +96,9 @@ pub enum Command {
     Scripts,
     /// Show a script's log lines.
     Logs(LogsArgs),
+    /// Set, list and delete a script's secrets (its `ctx.env`, encrypted at rest).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Manage user accounts and roles (`create-admin` works locally, without a server).
     #[command(subcommand)]
     Users(UsersCommand),
@@ -128,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => scripts::rollback(&cli.remote, args).await?,
         Command::Scripts => scripts::list(&cli.remote).await?,
         Command::Logs(args) => logs::run(&cli.remote, args).await?,
+        Command::Secrets(command) => secrets::run(&cli.remote, command).await?,
         Command::Users(command) => users::run(&cli.remote, command).await?,
         Command::Keys(command) => keys::run(&cli.remote, command).await?,
         Command::Usage(args) => usage::usage(&cli.remote, args).await?,
@@ -244,6 +250,28 @@ mod tests {
         assert_eq!(args.dir, PathBuf::from("./hello"));
         assert_eq!(args.name.as_deref(), Some("greeter"));
         assert!(args.no_activate);
+        let cli = parse(&["deploy", "d", "--var", "MODE=prod", "--var", "Q=a=b"]).unwrap();
+        let Command::Deploy(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            args.vars,
+            [("MODE".into(), "prod".into()), ("Q".into(), "a=b".into())]
+        );
+        assert!(parse(&["deploy", "d", "--var", "NOEQUALS"]).is_err());
+        let cli = parse(&["secrets", "set", "shop", "API_TOKEN"]).unwrap();
+        let Command::Secrets(SecretsCommand::Set(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.script.as_str(), args.key.as_str()),
+            ("shop", "API_TOKEN")
+        );
+        assert!(parse(&["secrets", "list", "shop"]).is_ok());
+        assert!(
+            parse(&["secrets", "rm", "shop"]).is_err(),
+            "KEY is required"
+        );
         let cli = parse(&["--server", "http://10.0.0.1:1", "deploy", "d"]).unwrap();
         assert_eq!(cli.remote.server.as_str(), "http://10.0.0.1:1/");
         assert!(parse(&["deploy"]).is_err(), "DIR is required");

@@ -30,6 +30,7 @@ mod oidc_provider;
 mod route_cors;
 mod routing;
 mod script_wasm;
+mod secrets;
 mod static_assets;
 mod typescript;
 mod uploads;
