@@ -14,13 +14,20 @@ use serde_json::{Value, json};
 
 use crate::common::{TestServer, assert_mentions, expect_error};
 
+/// The SHA-256 of `bytes` in hex, as the script computes it with `crypto.subtle.digest`.
+fn sha256(bytes: impl AsRef<[u8]>) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes.as_ref()))
+}
+
 const UPLOADS: &str = r#"
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 async function describe(form) {
   const out = [];
   for (const [name, value] of form) {
     if (typeof value === "string") out.push({ name, text: value });
-    else out.push({ name, file: value.name, type: value.type, size: value.size, hex: hex(await value.bytes()) });
+    else out.push({ name, file: value.name, type: value.type, size: value.size, hex: hex(await value.bytes()),
+                    sha256: hex(new Uint8Array(await crypto.subtle.digest("SHA-256", await value.bytes()))) });
   }
   return out;
 }
@@ -79,8 +86,8 @@ async fn multipart_uploads_reach_the_handler_as_files() {
         entries,
         json!([
             { "name": "title", "text": "héllo wörld" },
-            { "name": "notes", "file": "notes.md", "type": "text/markdown", "size": 8, "hex": hex::encode("# Notes\n") },
-            { "name": "blob", "file": "raw.bin", "type": "application/octet-stream", "size": binary.len(), "hex": hex::encode(&binary) },
+            { "name": "notes", "file": "notes.md", "type": "text/markdown", "size": 8, "hex": hex::encode("# Notes\n"), "sha256": sha256("# Notes\n") },
+            { "name": "blob", "file": "raw.bin", "type": "application/octet-stream", "size": binary.len(), "hex": hex::encode(&binary), "sha256": sha256(&binary) },
         ])
     );
 
@@ -167,7 +174,7 @@ async fn a_form_data_response_round_trips() {
         entries,
         json!([
             { "name": "greeting", "text": "hello" },
-            { "name": "data", "file": "data.bin", "type": "application/x-kiln", "size": 4, "hex": "0001feff" },
+            { "name": "data", "file": "data.bin", "type": "application/x-kiln", "size": 4, "hex": "0001feff", "sha256": sha256([0u8, 1, 0xfe, 0xff]) },
         ])
     );
     server.stop().await;
