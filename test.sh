@@ -76,4 +76,27 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# The example scripts are type-checked with TypeScript's tsc (crates/kiln/tests/it/examples.rs),
+# installed once from npm into a cache outside the clone; Node and npm come from Debian when
+# missing.
+ensure_tsc() {
+  local dir="${KILN_NODE_DIR:-$HOME/.cache/kiln-node}"
+  local tsc="$dir/node_modules/.bin/tsc"
+  if [ ! -x "$tsc" ] || ! "$tsc" --version >/dev/null 2>&1; then
+    if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+      local sudo=()
+      [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+      echo "test.sh: installing nodejs and npm" >&2
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
+        || { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+          apt-get install -y --no-install-recommends nodejs npm; }
+    fi
+    echo "test.sh: installing TypeScript into $dir" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error typescript@5.9 >&2
+  fi
+  export KILN_TSC="$tsc"
+}
+ensure_tsc
+
 cargo test --workspace --locked "$@"

@@ -6,7 +6,8 @@
 //
 //   {
 //     "compilerOptions": {
-//       "target": "es2022", "module": "es2022", "lib": ["es2022", "webworker"],
+//       "target": "es2022", "module": "es2022",
+//       "lib": ["es2022", "webworker", "webworker.asynciterable"],
 //       "strict": true, "noEmit": true, "types": [],
 //       "jsx": "react", "jsxFactory": "h", "jsxFragmentFactory": "Fragment"
 //     },

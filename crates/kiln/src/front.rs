@@ -1,5 +1,6 @@
 //! The front service every request enters: it sends Kiln's own paths (`/health*`,
-//! `/engine/api/*`, `/auth/*`, `/execute`, `/api/execute`, `/api/modules*`) to the axum router
+//! `/engine/api/*`, `/engine/types/*`, `/auth/*`, `/execute`, `/api/execute`, `/api/modules*`)
+//! to the axum router
 //! and everything else straight to the script dispatcher, all inside the one middleware stack
 //! (request context, panic catching). Script requests are the hot path, so they skip the
 //! router's path matching, service cloning and extractors.
@@ -20,9 +21,10 @@ use crate::dispatch;
 use crate::server::AppState;
 
 /// Path prefixes (and exact paths) served by Kiln's own router.
-const KILN_PATHS: [&str; 6] = [
+const KILN_PATHS: [&str; 7] = [
     "/health",
     "/engine/api",
+    "/engine/types",
     "/auth",
     "/execute",
     "/api/execute",
@@ -89,6 +91,7 @@ mod tests {
             "/health/ready",
             "/engine/api",
             "/engine/api/scripts",
+            "/engine/types/kiln.d.ts",
             "/api/modules",
             "/api/modules/tool/execute",
         ] {
@@ -99,6 +102,7 @@ mod tests {
             "/healthz",
             "/engine",
             "/engine/apix",
+            "/engine/typesx",
             "/hello/health",
             "/api",
             "/api/things",

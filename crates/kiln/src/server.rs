@@ -22,7 +22,7 @@
 //! Connections are served with `ConnectInfo<SocketAddr>` (axum's connect info), which layer 2
 //! reads; a service called without it (`oneshot` in tests) sees clients as `0.0.0.0`.
 //!
-//! Routes: `/health*`, `/engine/api/*` (management), `/auth/*`, `/execute` and `/api/execute`
+//! Routes: `/health*`, `/engine/api/*` (management), `/engine/types/kiln.d.ts`, `/auth/*`, `/execute` and `/api/execute`
 //! (one-shot WebAssembly), `/api/modules*` (stored modules), and everything else to scripts.
 
 use std::net::SocketAddr;
@@ -88,7 +88,8 @@ pub fn app(state: Arc<AppState>) -> App {
     tower::Layer::layer(&RequestContextLayer, hygiene)
 }
 
-/// Kiln's own routes (`/health*`, `/engine/api/*`); other paths fall back to the scripts.
+/// Kiln's own routes (`/health*`, `/engine/api/*`, `/engine/types/kiln.d.ts`); other paths fall
+/// back to the scripts.
 fn kiln_router(state: Arc<AppState>) -> Router {
     let api_body_limit = state
         .config
@@ -99,6 +100,7 @@ fn kiln_router(state: Arc<AppState>) -> Router {
         .route("/health", get(health::details))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/engine/types/kiln.d.ts", get(script_types))
         .nest(
             "/engine/api",
             api::router(state.clone()).layer(DefaultBodyLimit::max(api_body_limit)),
@@ -115,6 +117,24 @@ fn kiln_router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::map_request(with_client_meta))
         .with_state(state)
 }
+
+/// The TypeScript declarations of the script API (`types/kiln.d.ts` of this build), for editors
+/// and `tsc`: `curl -o kiln.d.ts http://…/engine/types/kiln.d.ts`.
+async fn script_types() -> impl axum::response::IntoResponse {
+    (
+        [
+            (
+                http::header::CONTENT_TYPE,
+                "application/typescript; charset=utf-8",
+            ),
+            (http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        SCRIPT_TYPES,
+    )
+}
+
+/// `types/kiln.d.ts`, compiled into the binary.
+pub const SCRIPT_TYPES: &str = include_str!("../../../types/kiln.d.ts");
 
 /// `POST` of the one-shot execution API, with its own body limit (modules are large).
 fn execute_route() -> axum::routing::MethodRouter<Arc<AppState>> {

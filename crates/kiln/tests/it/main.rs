@@ -8,6 +8,7 @@ mod common;
 mod api;
 mod db;
 mod deploy;
+mod examples;
 mod execute;
 mod execute_hostile;
 mod execute_samples;
