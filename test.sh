@@ -80,7 +80,7 @@ fi
 # installed once from npm into a cache outside the clone; Node and npm come from Debian when
 # missing.
 ensure_tsc() {
-  local dir="${KILN_NODE_DIR:-$HOME/.cache/kiln-node}"
+  local dir="$HOME/.cache/kiln-node"
   local tsc="$dir/node_modules/.bin/tsc"
   if [ ! -x "$tsc" ] || ! "$tsc" --version >/dev/null 2>&1; then
     if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
@@ -95,7 +95,7 @@ ensure_tsc() {
     mkdir -p "$dir"
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error typescript@5.9 >&2
   fi
-  export KILN_TSC="$tsc"
+  export TSC="$tsc"
 }
 ensure_tsc
 

@@ -73,6 +73,8 @@ pub struct AppState {
     pub log_pipeline: Arc<LogPipeline>,
     /// Scripts' secrets: management, `ctx.env` overlays, log redaction.
     pub secrets: Arc<SecretsService>,
+    /// Stored modules' (owner, name) → hash, briefly cached for executions by name.
+    pub module_lookups: Arc<crate::modules::lookup::ModuleLookups>,
 }
 
 /// The whole HTTP service: the request-context middleware around the HTTP hygiene stack around
@@ -246,6 +248,7 @@ pub async fn run(
         wasm,
         log_pipeline,
         secrets,
+        module_lookups: Arc::default(),
     });
     let address = listener.local_addr()?;
     tracing::info!(

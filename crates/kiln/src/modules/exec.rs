@@ -1,9 +1,10 @@
 //! Executing a stored module: `POST /api/modules/{name}/execute` hands the request to the
 //! shared execution pipeline ([`crate::execute::run_execution`]) with the module's name; the
 //! pipeline calls back here to find the module ([`runnable`]) and, once it ran, to count the
-//! execution ([`count_execution`]). The compiled module comes from the runtime's cache by its
-//! stored hash when it is there (no bytes read, no hashing); otherwise the bytes are read and
-//! prepared (a cache hit on disk, or a compile).
+//! execution ([`count_execution`]). The module's hash comes from [`super::lookup`] (a
+//! short-lived cache) or the store, and the compiled module from the runtime's cache by that
+//! hash when it is there (no bytes read, no hashing); otherwise the bytes are read and prepared
+//! (a cache hit on disk, or a compile).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::extract::{Extension, FromRequest as _, Multipart, Path, Request, State
 use axum::response::{IntoResponse as _, Response};
 use http::{HeaderMap, StatusCode, header};
 
+use super::lookup::ModuleRef;
 use super::{not_found, valid_name};
 use crate::auth::Caller;
 use crate::auth::client::ClientMeta;
@@ -71,10 +73,23 @@ pub async fn runnable(
         .user_id()
         .ok_or_else(|| ApiError::internal("an execution without an account"))?;
     let store = state.scripts.store();
-    let module = store
-        .get_module(owner, name)
-        .await?
-        .ok_or_else(|| not_found(name))?;
+    let lookups = &state.module_lookups;
+    let module = match lookups.get(owner, name) {
+        Some(module) => module,
+        None => {
+            let generation = lookups.generation();
+            let record = store
+                .get_module(owner, name)
+                .await?
+                .ok_or_else(|| not_found(name))?;
+            let module = ModuleRef {
+                hash: record.hash,
+                size_bytes: record.size_bytes,
+            };
+            lookups.insert(owner, name, module.clone(), generation);
+            module
+        }
+    };
     let size = usize::try_from(module.size_bytes).unwrap_or(usize::MAX);
     if size > max_wasm_bytes {
         return Err(ApiError::new(

@@ -10,6 +10,7 @@
 
 pub mod access;
 mod exec;
+pub mod lookup;
 pub mod upload;
 
 use std::sync::Arc;
@@ -116,6 +117,7 @@ async fn store_module(
             bytes: &bytes,
         })
         .await?;
+    state.module_lookups.invalidate();
     let action = if stored.created {
         "module_created"
     } else {
@@ -217,6 +219,7 @@ async fn delete(
         {
             return Err(not_found(&name));
         }
+        state.module_lookups.invalidate();
         crate::api::audit(
             &state,
             &owner.caller,

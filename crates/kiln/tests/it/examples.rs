@@ -193,20 +193,18 @@ async fn the_server_serves_the_script_type_declarations() {
     server.stop().await;
 }
 
-/// `tsc -p examples`: `$KILN_TSC` (test.sh installs TypeScript and sets it), else `tsc` on the
+/// `tsc -p examples`: `$TSC` (test.sh installs TypeScript and sets it), else `tsc` on the
 /// PATH.
 #[test]
 fn the_examples_type_check_with_tsc() {
-    let tsc = std::env::var("KILN_TSC").unwrap_or_else(|_| "tsc".into());
+    let tsc = std::env::var("TSC").unwrap_or_else(|_| "tsc".into());
     let project = examples_dir().join("tsconfig.json");
     let output = std::process::Command::new(&tsc)
         .arg("-p")
         .arg(&project)
         .output()
         .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {tsc} ({e}): run ./test.sh, which installs TypeScript, or set KILN_TSC"
-            )
+            panic!("cannot run {tsc} ({e}): run ./test.sh, which installs TypeScript, or set TSC")
         });
     assert!(
         output.status.success(),
