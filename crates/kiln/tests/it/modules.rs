@@ -492,3 +492,78 @@ async fn api_modules_paths_are_reserved_for_kiln() {
     assert_eq!(server.get_text("/api/things").await, "things");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_on_another_instance_apply_within_a_second() {
+    // Two servers on one database: B caches which module a name stands for when it runs it;
+    // the module is replaced and then deleted through A.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = TestServer::start_in(dir.path(), |_| {}).await;
+    let b = TestServer::start_in(dir.path(), |_| {}).await;
+    let admin = a.first_admin().await;
+    // A tier that lets the polling below run without being rate limited.
+    let tier = json!({
+        "rate_per_minute": 0, "quota_per_day": 0, "cpu_ms": 1000, "memory_mb": 64,
+        "max_wasm_bytes": 1024 * 1024, "max_input_bytes": 1024 * 1024, "max_concurrent": 10,
+    });
+    let request = a.with_session(Method::PUT, "/engine/api/tiers/polling", &admin);
+    json_status(request.json(&tier), 200).await;
+    let key = key_of(
+        &a.create_key(
+            &admin,
+            json!({ "name": "modules", "tier": "polling", "scopes": ["execute"] }),
+        )
+        .await,
+    );
+    let stored = put(&a, &key, upload("greeter", hello("first"), None))
+        .send()
+        .await;
+    assert_eq!(stored.unwrap().status(), 201);
+    let run_on_b = || async {
+        let response = exec(&b, &key, "greeter", None).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (
+            status,
+            body["output"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    assert_eq!(run_on_b().await, (200, "first".to_owned()));
+
+    // The replacement made on A reaches B (its cached lookup lives 500 ms).
+    let replaced = put(&a, &key, upload("greeter", hello("second"), None))
+        .send()
+        .await;
+    assert_eq!(replaced.unwrap().status(), 200);
+    let mut seen = run_on_b().await;
+    for _ in 0..100 {
+        if seen.1 == "second" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        seen = run_on_b().await;
+    }
+    assert_eq!(seen, (200, "second".to_owned()));
+    // On A itself the change applied at once.
+    let on_a = exec(&a, &key, "greeter", None).send().await.unwrap();
+    assert_eq!(on_a.json::<Value>().await.unwrap()["output"], "second");
+
+    // So does the deletion.
+    let deleted = a
+        .bearer(Method::DELETE, "/api/modules/greeter", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let mut seen = run_on_b().await;
+    for _ in 0..100 {
+        if seen.0 == 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        seen = run_on_b().await;
+    }
+    assert_eq!(seen.0, 404, "{seen:?}");
+    a.stop().await;
+    b.stop().await;
+}
