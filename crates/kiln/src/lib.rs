@@ -45,6 +45,7 @@ pub mod http_policy;
 pub mod metering;
 pub mod modules;
 pub mod oidc;
+pub mod openapi;
 pub mod public_files;
 pub mod rate_limit;
 pub mod request_body;

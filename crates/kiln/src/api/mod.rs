@@ -11,7 +11,7 @@ mod audit;
 mod db;
 pub(crate) mod keys;
 mod logs;
-mod scripts;
+pub(crate) mod scripts;
 mod secrets;
 mod tiers;
 mod usage;
@@ -67,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scripts", get(scripts::list))
         .merge(per_script)
         .route("/routes", get(scripts::routes))
+        .route("/openapi.json", get(crate::openapi::document))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::show).patch(users::update))
         .route(

@@ -125,7 +125,7 @@ pub async fn show(
 }
 
 /// `None` for admins (they see everything), else the names of the scripts the caller owns.
-async fn visible_scripts(
+pub(crate) async fn visible_scripts(
     store: &dyn kiln_store::Store,
     caller: &Caller,
 ) -> Result<Option<Vec<String>>, ApiError> {

@@ -28,6 +28,7 @@ mod modules;
 mod oidc;
 mod oidc_login;
 mod oidc_provider;
+mod openapi;
 mod route_cors;
 mod routing;
 mod script_wasm;

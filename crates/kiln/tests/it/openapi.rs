@@ -1,0 +1,84 @@
+//! `GET /engine/api/openapi.json` describes the scripts' routes: OpenAPI paths and path
+//! parameters, the summary, tags and JSON Schemas given to `registerWebHandler`, and the
+//! security each route's `auth` requires.
+
+use serde_json::json;
+
+use crate::common::TestServer;
+
+const SHOP: &str = r#"
+export function init() {
+  registerWebHandler("GET", "/shop/items/:id", () => ({}), {
+    summary: "One item", tags: ["items"],
+    responseSchema: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+  });
+  registerWebHandler("POST", "/shop/items", () => ({}), {
+    auth: "user", description: "Creates an item",
+    requestSchema: { type: "object", properties: { name: { type: "string" } } },
+  });
+  registerWebHandler("ANY", "/shop/proxy/*", () => "", { auth: "apiKey" });
+  registerWebHandler("GET", "/shop/items", () => []);
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_routes_are_described_as_openapi_paths() {
+    let server = TestServer::start().await;
+    server.deploy_js("shop", SHOP).await;
+    let doc = server.api_json("/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let one = &doc["paths"]["/shop/items/{id}"]["get"];
+    assert_eq!(one["summary"], "One item", "{doc}");
+    assert_eq!(one["tags"], json!(["items"]));
+    assert_eq!(one["operationId"], "shop.get.shop_items_id");
+    assert_eq!(
+        one["parameters"],
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }])
+    );
+    assert_eq!(
+        one["responses"]["200"]["content"]["application/json"]["schema"]["required"],
+        json!(["id"])
+    );
+    assert!(
+        one.get("security").is_none(),
+        "public routes need nothing: {one}"
+    );
+
+    let create = &doc["paths"]["/shop/items"]["post"];
+    assert_eq!(create["description"], "Creates an item");
+    assert_eq!(
+        create["tags"],
+        json!(["shop"]),
+        "the script's name by default"
+    );
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["properties"]["name"]["type"],
+        "string"
+    );
+    assert_eq!(
+        create["security"],
+        json!([{ "session": [] }, { "apiKey": [] }])
+    );
+    assert_eq!(create["x-kiln-auth"], "user");
+    assert!(doc["paths"]["/shop/items"]["get"].is_object());
+
+    let proxy = &doc["paths"]["/shop/proxy/{wildcard}"];
+    for method in ["get", "put", "post", "delete", "patch"] {
+        assert_eq!(
+            proxy[method]["security"],
+            json!([{ "apiKey": [] }]),
+            "{method}"
+        );
+    }
+    assert_eq!(proxy["get"]["parameters"][0]["name"], "wildcard");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["apiKey"]["scheme"],
+        "bearer"
+    );
+
+    // Like every management endpoint, it needs a caller.
+    let anonymous = server.get("/engine/api/openapi.json").await;
+    assert_eq!(anonymous.status(), 401);
+    server.stop().await;
+}
