@@ -99,4 +99,27 @@ ensure_tsc() {
 }
 ensure_tsc
 
+# The OpenAPI document is validated against the OpenAPI 3.1 schema with openapi-spec-validator
+# (PyPI), installed once into a virtual environment outside the clone (crates/kiln/tests/it/openapi.rs).
+ensure_openapi_validator() {
+  local venv="$HOME/.cache/kiln-python"
+  local validator="$venv/bin/openapi-spec-validator"
+  if [ ! -x "$validator" ]; then
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+      local sudo=()
+      [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+      echo "test.sh: installing python3-venv" >&2
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+        || { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+          apt-get install -y --no-install-recommends python3-venv; }
+    fi
+    echo "test.sh: installing openapi-spec-validator into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator>=0.7" >&2
+  fi
+  export OPENAPI_SPEC_VALIDATOR="$validator"
+}
+ensure_openapi_validator
+
 cargo test --workspace --locked "$@"

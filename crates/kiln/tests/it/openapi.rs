@@ -77,8 +77,36 @@ async fn script_routes_are_described_as_openapi_paths() {
         "bearer"
     );
 
+    assert_valid_openapi_31(&doc);
+
     // Like every management endpoint, it needs a caller.
     let anonymous = server.get("/engine/api/openapi.json").await;
     assert_eq!(anonymous.status(), 401);
     server.stop().await;
+}
+
+/// Validates `doc` against the OpenAPI 3.1 schema with `openapi-spec-validator` (PyPI):
+/// `$OPENAPI_SPEC_VALIDATOR` (test.sh installs it and sets it), else the command on the PATH.
+fn assert_valid_openapi_31(doc: &serde_json::Value) {
+    let validator =
+        std::env::var("OPENAPI_SPEC_VALIDATOR").unwrap_or_else(|_| "openapi-spec-validator".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, doc.to_string()).expect("write the document");
+    let output = std::process::Command::new(&validator)
+        .args(["--schema", "3.1"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {validator} ({e}): run ./test.sh, which installs it, or set \
+                 OPENAPI_SPEC_VALIDATOR"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "the document is not valid OpenAPI 3.1:\n{}{}\n{doc}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
