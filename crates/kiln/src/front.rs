@@ -1,5 +1,5 @@
 //! The front service every request enters: it sends Kiln's own paths (`/health*`,
-//! `/engine/api/*`, `/engine/types/*`, `/auth/*`, `/execute`, `/api/execute`, `/api/modules*`)
+//! `/engine/api/*`, `/engine/docs*`, `/engine/types/*`, `/auth/*`, `/execute`, `/api/execute`, `/api/modules*`)
 //! to the axum router
 //! and everything else straight to the script dispatcher, all inside the one middleware stack
 //! (request context, panic catching). Script requests are the hot path, so they skip the
@@ -21,9 +21,10 @@ use crate::dispatch;
 use crate::server::AppState;
 
 /// Path prefixes (and exact paths) served by Kiln's own router.
-const KILN_PATHS: [&str; 7] = [
+const KILN_PATHS: [&str; 8] = [
     "/health",
     "/engine/api",
+    "/engine/docs",
     "/engine/types",
     "/auth",
     "/execute",

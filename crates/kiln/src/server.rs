@@ -103,6 +103,7 @@ fn kiln_router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/engine/types/kiln.d.ts", get(script_types))
+        .merge(crate::openapi::docs::router())
         .nest(
             "/engine/api",
             api::router(state.clone()).layer(DefaultBodyLimit::max(api_body_limit)),

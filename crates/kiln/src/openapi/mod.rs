@@ -3,8 +3,10 @@
 //! `tags`, `requestSchema`, `responseSchema`, `auth`), served at
 //! `GET /engine/api/openapi.json`. The document is plain JSON (`serde_json::Value`) because
 //! script schemas are arbitrary JSON Schema; the management API's own paths (generated with
-//! `utoipa` from its handlers) are to be merged into the same document.
+//! `utoipa` from its handlers) are to be merged into the same document. [`docs`] serves it in
+//! Swagger UI at `/engine/docs`.
 
+pub mod docs;
 mod script_routes;
 
 use std::sync::Arc;

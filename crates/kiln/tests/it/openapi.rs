@@ -110,3 +110,43 @@ fn assert_valid_openapi_31(doc: &serde_json::Value) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_serves_swagger_ui_from_kiln() {
+    let server = TestServer::start().await;
+    let page = server.get("/engine/docs").await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    // Everything comes from Kiln itself: no CDN.
+    for asset in [
+        "/engine/docs/swagger-ui.css",
+        "/engine/docs/swagger-ui-bundle.js",
+        "/engine/docs/init.js",
+    ] {
+        assert!(html.contains(asset), "{html}");
+        let response = server.get(asset).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(kind.starts_with(if asset.ends_with(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        }));
+        assert!(!response.text().await.unwrap().is_empty());
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    let init = server.get_text("/engine/docs/init.js").await;
+    assert!(init.contains("/engine/api/openapi.json"), "{init}");
+    server.stop().await;
+}
