@@ -175,6 +175,19 @@ impl TestServer {
         text
     }
 
+    /// POST `body` as JSON to `path`, asserting 200, returning the answer as JSON.
+    pub async fn post_json(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "POST {path}");
+        response.json().await.expect("json")
+    }
+
     /// GET `path`, asserting 200, returning the body as JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         let text = self.get_text(path).await;
@@ -625,4 +638,26 @@ pub async fn usage_totals(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("usage?{query} never reached {expected} requests: {last}");
+}
+
+/// For hand-written upstreams on a raw socket: reads until the end of a request's head;
+/// false when the client went away first.
+pub async fn read_request_head(socket: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
+/// Waits until the client closes `socket` (or it fails), discarding what it sends.
+pub async fn wait_for_close(socket: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    while !matches!(socket.read(&mut buf).await, Ok(0) | Err(_)) {}
 }

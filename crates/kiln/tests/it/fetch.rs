@@ -101,19 +101,9 @@ async fn upstream() -> SocketAddr {
 }
 
 async fn fetch(server: &TestServer, url: &str, init: Value) -> Value {
-    post(server, "/fetch", json!({ "url": url, "init": init })).await
-}
-
-async fn post(server: &TestServer, path: &str, body: Value) -> Value {
-    let response = server
-        .client
-        .post(server.url(path))
-        .json(&body)
-        .send()
+    server
+        .post_json("/fetch", json!({ "url": url, "init": init }))
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "POST {path}");
-    response.json().await.unwrap()
 }
 
 fn assert_denied(result: &Value, needle: &str) {
@@ -257,7 +247,9 @@ async fn allowed_requests_and_responses_round_trip() {
     assert_eq!(result["name"], "TypeError", "{result}");
 
     // AbortController rejects with the signal's AbortError.
-    let result = post(&server, "/abort", json!({ "url": format!("{base}/hang") })).await;
+    let result = server
+        .post_json("/abort", json!({ "url": format!("{base}/hang") }))
+        .await;
     assert_eq!(result["name"], "AbortError", "{result}");
     server.stop().await;
 }
@@ -299,23 +291,23 @@ async fn limits_fail_with_their_codes() {
     let base = format!("http://{up}");
 
     // max_subrequests = 8 per invocation; a new invocation starts afresh.
-    let codes = post(
-        &server,
-        "/repeat",
-        json!({ "url": format!("{base}/status/200"), "times": 10 }),
-    )
-    .await;
+    let codes = server
+        .post_json(
+            "/repeat",
+            json!({ "url": format!("{base}/status/200"), "times": 10 }),
+        )
+        .await;
     let limited = json!("FETCH_LIMIT_EXCEEDED");
     assert_eq!(
         codes,
         json!([200, 200, 200, 200, 200, 200, 200, 200, limited, limited])
     );
-    let codes = post(
-        &server,
-        "/repeat",
-        json!({ "url": format!("{base}/status/200"), "times": 1 }),
-    )
-    .await;
+    let codes = server
+        .post_json(
+            "/repeat",
+            json!({ "url": format!("{base}/status/200"), "times": 1 }),
+        )
+        .await;
     assert_eq!(codes, json!([200]));
 
     let result = fetch(&server, &format!("{base}/big"), json!({})).await;
@@ -347,9 +339,9 @@ async fn per_script_settings_open_egress_for_one_script_only() {
         .replace("\"/repeat\"", "\"/opened/repeat\"");
     server.deploy_js("opened", &opened).await;
     let url = json!({ "url": format!("http://{up}/status/201"), "init": {} });
-    let result = post(&server, "/opened/fetch", url.clone()).await;
+    let result = server.post_json("/opened/fetch", url.clone()).await;
     assert_eq!(result["status"], 201, "{result}");
-    let result = post(&server, "/fetch", url).await;
+    let result = server.post_json("/fetch", url).await;
     assert_denied(&result, "a loopback address");
     server.stop().await;
 }

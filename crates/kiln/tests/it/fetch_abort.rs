@@ -10,10 +10,9 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-use crate::common::TestServer;
+use crate::common::{TestServer, read_request_head, wait_for_close};
 
 const ABORTER: &str = r#"
 let controller = null;
@@ -54,16 +53,11 @@ async fn holding_upstream(holds: Arc<Holds>) -> SocketAddr {
             let (mut socket, _) = listener.accept().await.unwrap();
             let holds = holds.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if !read_request_head(&mut socket).await {
+                    return;
                 }
                 holds.opened.fetch_add(1, Ordering::SeqCst);
-                while !matches!(socket.read(&mut buf).await, Ok(0) | Err(_)) {}
+                wait_for_close(&mut socket).await;
                 holds.closed.fetch_add(1, Ordering::SeqCst);
             });
         }
@@ -79,18 +73,6 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("gave up waiting until {what}");
-}
-
-async fn post(server: &TestServer, path: &str, body: Value) -> Value {
-    let response = server
-        .client
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "POST {path}");
-    response.json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +107,7 @@ async fn an_aborted_fetch_closes_its_upstream_connection() {
             holds.opened.load(Ordering::SeqCst) == round
         })
         .await;
-        assert_eq!(post(&server, "/abort", json!({})).await["ok"], true);
+        assert_eq!(server.post_json("/abort", json!({})).await["ok"], true);
         let outcome = started.await.unwrap();
         assert_eq!(outcome["aborted"], true, "{outcome}");
         wait_until("the upstream sees the connection closed", || {
@@ -134,12 +116,9 @@ async fn an_aborted_fetch_closes_its_upstream_connection() {
         .await;
     }
     // The script can still fetch.
-    let ok = post(
-        &server,
-        "/fetch",
-        json!({ "url": format!("http://{ok_up}/ok") }),
-    )
-    .await;
+    let ok = server
+        .post_json("/fetch", json!({ "url": format!("http://{ok_up}/ok") }))
+        .await;
     assert_eq!(ok["status"], 200, "{ok}");
     server.stop().await;
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-use crate::common::TestServer;
+use crate::common::{TestServer, read_request_head, wait_for_close};
 
 const READER: &str = r#"
 async function attempt(run) {
@@ -55,18 +55,6 @@ fn counting_body(len: usize) -> Body {
     Body::from_stream(futures::stream::iter(pieces))
 }
 
-async fn post(server: &TestServer, path: &str, body: Value) -> Value {
-    let response = server
-        .client
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "POST {path}");
-    response.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_bodies_stream_and_stay_within_the_size_limit() {
     let app = Router::new()
@@ -83,18 +71,15 @@ async fn long_bodies_stream_and_stay_within_the_size_limit() {
     server.deploy_js("reader", READER).await;
 
     let big = json!({ "url": format!("http://{up}/big") });
-    let read = post(&server, "/chunks", big.clone()).await;
+    let read = server.post_json("/chunks", big.clone()).await;
     assert_eq!(read["bytes"], 300 * 1024, "{read}");
     assert_eq!(read["ordered"], true, "{read}");
     assert_eq!(read["used"], true, "{read}");
     assert!(read["chunks"].as_u64().unwrap() > 1, "{read}");
-    assert_eq!(post(&server, "/text", big).await["length"], 300 * 1024);
-    let small = post(
-        &server,
-        "/chunks",
-        json!({ "url": format!("http://{up}/small") }),
-    )
-    .await;
+    assert_eq!(server.post_json("/text", big).await["length"], 300 * 1024);
+    let small = server
+        .post_json("/chunks", json!({ "url": format!("http://{up}/small") }))
+        .await;
     assert_eq!(
         (small["bytes"].clone(), small["chunks"].clone()),
         (json!(1000), json!(1))
@@ -108,12 +93,9 @@ async fn long_bodies_stream_and_stay_within_the_size_limit() {
     })
     .await;
     server.deploy_js("reader", READER).await;
-    let refused = post(
-        &server,
-        "/text",
-        json!({ "url": format!("http://{up}/big") }),
-    )
-    .await;
+    let refused = server
+        .post_json("/text", json!({ "url": format!("http://{up}/big") }))
+        .await;
     assert_eq!(refused["name"], "FetchError", "{refused}");
     assert_eq!(refused["code"], "FETCH_LIMIT_EXCEEDED", "{refused}");
     server.wait_for_log("reader", "FETCH_LIMIT_EXCEEDED").await;
@@ -133,13 +115,8 @@ async fn cancelling_a_body_closes_the_upstream_connection() {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let closed = closed.clone();
                 tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
+                    if !read_request_head(&mut socket).await {
+                        return;
                     }
                     let chunk = vec![b'x'; 128 * 1024];
                     let head = format!(
@@ -149,7 +126,7 @@ async fn cancelling_a_body_closes_the_upstream_connection() {
                     let _ = socket.write_all(head.as_bytes()).await;
                     let _ = socket.write_all(&chunk).await;
                     let _ = socket.write_all(b"\r\n").await;
-                    while !matches!(socket.read(&mut buf).await, Ok(0) | Err(_)) {}
+                    wait_for_close(&mut socket).await;
                     closed.fetch_add(1, Ordering::SeqCst);
                 });
             }
@@ -161,12 +138,12 @@ async fn cancelling_a_body_closes_the_upstream_connection() {
     })
     .await;
     server.deploy_js("reader", READER).await;
-    let result = post(
-        &server,
-        "/first-then-cancel",
-        json!({ "url": format!("http://{up}/") }),
-    )
-    .await;
+    let result = server
+        .post_json(
+            "/first-then-cancel",
+            json!({ "url": format!("http://{up}/") }),
+        )
+        .await;
     // The first part (at least 64 KiB) arrived with the answer; the rest was never read.
     let first = result["first"].as_u64().unwrap();
     assert!((64 * 1024..128 * 1024).contains(&first), "{result}");

@@ -75,18 +75,6 @@ async fn get(server: &TestServer, path: &str, query: &[(&str, &str)]) -> Value {
     response.json().await.unwrap()
 }
 
-async fn post(server: &TestServer, path: &str, body: Value) -> Value {
-    let response = server
-        .client
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "POST {path}");
-    response.json().await.unwrap()
-}
-
 fn assert_error(value: &Value, name: &str, code: &str) {
     assert_eq!(value["name"], name, "{value}");
     assert_eq!(value["code"], code, "{value}");
@@ -195,9 +183,7 @@ async fn render_escapes_html_and_follows_extends_and_includes() {
     let server = TestServer::start().await;
     deploy_main(&server).await;
 
-    let page = post(
-        &server,
-        "/render",
+    let page = server.post_json("/render",
         json!({"path": "templates/page.html", "data": {"title": "<script>alert(1)</script>", "items": ["a & b", "c"]}}),
     )
     .await;
@@ -205,31 +191,32 @@ async fn render_escapes_html_and_follows_extends_and_includes() {
         page["html"],
         "<html><title>&lt;script&gt;alert(1)&lt;&#x2f;script&gt;</title><body><li>a &amp; b</li><li>c</li></body></html>"
     );
-    let mail = post(
-        &server,
-        "/render",
-        json!({"path": "templates/mail.txt", "data": {"name": "<b>Ann</b>"}}),
-    )
-    .await;
+    let mail = server
+        .post_json(
+            "/render",
+            json!({"path": "templates/mail.txt", "data": {"name": "<b>Ann</b>"}}),
+        )
+        .await;
     assert_eq!(mail["html"], "Hi <b>Ann</b>");
 
-    let broken = post(&server, "/render", json!({"path": "templates/broken.html"})).await;
+    let broken = server
+        .post_json("/render", json!({"path": "templates/broken.html"}))
+        .await;
     assert_error(&broken, "TemplateError", "TEMPLATE_ERROR");
     let message = broken["message"].as_str().unwrap();
     assert!(message.contains("templates/broken.html:2"), "{message}");
     assert!(message.contains("syntax error"), "{message}");
 
-    let runtime = post(
-        &server,
-        "/render",
-        json!({"path": "templates/runtime.html"}),
-    )
-    .await;
+    let runtime = server
+        .post_json("/render", json!({"path": "templates/runtime.html"}))
+        .await;
     assert_error(&runtime, "TemplateError", "TEMPLATE_ERROR");
     let message = runtime["message"].as_str().unwrap();
     assert!(message.contains("templates/runtime.html:3"), "{message}");
 
-    let missing = post(&server, "/render", json!({"path": "templates/none.html"})).await;
+    let missing = server
+        .post_json("/render", json!({"path": "templates/none.html"}))
+        .await;
     assert_error(&missing, "TemplateError", "TEMPLATE_NOT_FOUND");
     assert!(
         missing["message"]
@@ -237,12 +224,9 @@ async fn render_escapes_html_and_follows_extends_and_includes() {
             .unwrap()
             .contains("templates/none.html")
     );
-    let include = post(
-        &server,
-        "/render",
-        json!({"path": "templates/missing-include.html"}),
-    )
-    .await;
+    let include = server
+        .post_json("/render", json!({"path": "templates/missing-include.html"}))
+        .await;
     assert_error(&include, "TemplateError", "TEMPLATE_NOT_FOUND");
     assert!(
         include["message"]
@@ -251,12 +235,14 @@ async fn render_escapes_html_and_follows_extends_and_includes() {
             .contains("templates/nope.html")
     );
     for path in ["../main.js", "/templates/page.html"] {
-        let refused = post(&server, "/render", json!({ "path": path })).await;
+        let refused = server.post_json("/render", json!({ "path": path })).await;
         assert_error(&refused, "TemplateError", "TEMPLATE_NOT_FOUND");
     }
 
     // A template that would run for ever runs out of fuel (a count, not a clock).
-    let looping = post(&server, "/render", json!({"path": "templates/loop.txt"})).await;
+    let looping = server
+        .post_json("/render", json!({"path": "templates/loop.txt"}))
+        .await;
     assert_error(&looping, "TemplateError", "TEMPLATE_ERROR");
     assert!(
         looping["message"].as_str().unwrap().contains("fuel"),
@@ -270,7 +256,7 @@ async fn markdown_renders_commonmark_and_escapes_raw_html_by_default() {
     let server = TestServer::start().await;
     deploy_main(&server).await;
     let text = "# Title\n\nSome *text* | and a [link](https://example.org).\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))\n";
-    let safe = post(&server, "/markdown", json!({ "text": text })).await;
+    let safe = server.post_json("/markdown", json!({ "text": text })).await;
     let html = safe["html"].as_str().unwrap();
     assert!(html.contains("<h1>Title</h1>"), "{html}");
     assert!(html.contains("<em>text</em>"), "{html}");
@@ -284,12 +270,9 @@ async fn markdown_renders_commonmark_and_escapes_raw_html_by_default() {
     );
     assert!(!html.contains("javascript:"), "{html}");
 
-    let raw = post(
-        &server,
-        "/markdown",
-        json!({ "text": text, "allowHtml": true }),
-    )
-    .await;
+    let raw = server
+        .post_json("/markdown", json!({ "text": text, "allowHtml": true }))
+        .await;
     assert!(
         raw["html"]
             .as_str()
